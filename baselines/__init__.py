@@ -1,0 +1,1 @@
+"""Baseline deraining methods, one module per family, each registered in `bench.registry`."""

@@ -1,0 +1,16 @@
+"""The rainy input itself: the floor every results table needs."""
+
+from torch import nn
+
+from bench.method import DerainMethod, MethodSpec, Quantisation
+
+SPEC = MethodSpec(
+    name="identity",
+    summary="returns the rainy input unchanged (the score of doing nothing)",
+    # rounding makes the uint8 -> float -> uint8 round trip exact; truncation could lose a grey level
+    quantisation=Quantisation.ROUND,
+)
+
+
+def build(name: str) -> DerainMethod:
+    return DerainMethod(SPEC, nn.Identity)

@@ -1,0 +1,168 @@
+"""`python -m bench`: parse, call, print. Errors caused by input are one line on stderr and exit code 2."""
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.errors import BenchError
+
+EXIT_INPUT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected one or more comma-separated names")
+    return names
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mirror", type=Path, help="local mirror consulted before the network ($DERAIN_BENCH_MIRROR)")
+    parser.add_argument("--cache", type=Path, help="cache root ($DERAIN_BENCH_CACHE, default ~/.cache/derain-bench)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Reproducible deraining benchmarks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="derain and score: methods x datasets")
+    run.add_argument("--methods", type=_names, required=True, help="comma-separated, e.g. prenet.rain100h,identity")
+    run.add_argument("--datasets", type=_names, default=(), help="comma-separated dataset names (default: demo)")
+    run.add_argument("--dataset-dir", help="score your own folder (layout detected; with one --datasets, its card)")
+    run.add_argument("--metrics", type=_names, default=("psnr", "ssim"), help="default: psnr,ssim")
+    run.add_argument("--protocols", type=_names, default=("matlab-double",), help="PSNR/SSIM conventions, or 'all'")
+    run.add_argument("--limit", type=int, help="score only the first N images of each dataset")
+    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--allow-incomplete", action="store_true", help="accept fewer pairs than a dataset card expects")
+    run.add_argument("--out", type=Path, help="results folder (default: results/<time>-<config hash>)")
+    run.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_store_options(run)
+
+    fetch = commands.add_parser("fetch", help="download and verify weights and datasets ahead of a run")
+    fetch.add_argument("--methods", type=_names, default=())
+    fetch.add_argument("--datasets", type=_names, default=())
+    fetch.add_argument("--from", dest="source", type=Path, help="install one dataset from a folder or archive you have")
+    _add_store_options(fetch)
+
+    ls = commands.add_parser("ls", help="list what exists")
+    ls.add_argument("what", choices=("methods", "datasets", "metrics"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": _run, "fetch": _fetch, "ls": _ls}[args.command](args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: no results were written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _store(args: argparse.Namespace):
+    from bench.assets import Store
+
+    return Store.from_env(cache=args.cache, mirror=args.mirror)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bench import results, runner
+    from bench.metrics import PROTOCOLS
+
+    protocols = tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols
+    config = runner.RunConfig(
+        methods=args.methods,
+        datasets=args.datasets,
+        dataset_dir=args.dataset_dir,
+        metrics=args.metrics,
+        protocols=protocols,
+        limit=args.limit,
+        device=args.device,
+        seed=args.seed,
+        allow_incomplete=args.allow_incomplete,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("results") / f"{stamp}-{config.digest()[:8]}"
+    results.ensure_writable(out, args.overwrite)
+    document = runner.run(config, _store(args), progress=not args.no_progress, log=_log)
+    results.write_results(out, document)
+    print(_format_summary(document))
+    print(f"results: {out}/{results.RESULTS_FILE}")
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _format_summary(document: dict) -> str:
+    from bench.results import summary_table
+
+    header, rows = summary_table(document)
+    cells = [header] + [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]
+    for run in document["runs"]:
+        if run["published"]:
+            published = ", ".join(f"{k} {v}" for k, v in run["published"].items())
+            lines.append(f"published for {run['method']} on {run['dataset']}: {published}")
+        if run["limited_to"]:
+            lines.append(f"note: {run['method']} on {run['dataset']} scored the first {run['n']} images only (--limit)")
+    timing = document["timing"]
+    lines.append(
+        f"wall {timing['wall_s']:.1f} s, model forward {timing['forward_s']:.1f} s "
+        f"(harness overhead {100 * timing['overhead_fraction']:.1f}%)"
+    )
+    return "\n".join(lines)
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from bench import data
+    from bench.registry import build_method
+
+    store = _store(args)
+    if args.source is not None:
+        if len(args.datasets) != 1 or args.methods:
+            raise BenchError("--from installs exactly one dataset: pass --datasets NAME --from PATH")
+        print(f"installed {args.datasets[0]} at {data.import_dataset(args.datasets[0], args.source, store)}")
+        return 0
+    if not args.methods and not args.datasets:
+        raise BenchError("nothing to fetch: pass --methods and/or --datasets")
+    assets = [m.spec.weights for m in map(build_method, args.methods) if m.spec.weights is not None]
+    for name in args.datasets:
+        data.load_card(name)  # unknown names fail before anything is downloaded
+        assets += data.dataset_assets(name)
+    for asset in assets:
+        store.fetch(asset)
+    print(f"{len(assets)} file(s) verified in {store.cache}")
+    for name in args.datasets:
+        if not data.dataset_assets(name):
+            data.open_dataset(name, store)  # not downloadable by script: says where to get it, or checks it
+    return 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    if args.what == "methods":
+        from bench.registry import build_method, method_names
+
+        for name in method_names():
+            print(f"{name:20s} {build_method(name).spec.summary}")
+    elif args.what == "datasets":
+        from bench import data
+
+        for name in data.dataset_names():
+            card = data.load_card(name)
+            print(f"{name:20s} {card.pairs:6d} pairs  {card.title}")
+    else:
+        from bench.metrics import METRICS, PROTOCOLS
+
+        print("metrics: " + ", ".join(METRICS))
+        for name, protocol in PROTOCOLS.items():
+            print(f"{name:18s} {protocol.summary}")
+    return 0

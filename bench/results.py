@@ -1,0 +1,137 @@
+"""The results schema and how it is written: `results.json`, `summary.csv`, `per_image.csv`.
+
+`results.json` is the complete record (schema version, config and its hash, environment, protocols,
+checksums, per-image rows, means); the CSVs are views of it. All three are staged in a hidden folder
+and renamed into place, `results.json` last, so a folder holding `results.json` holds a finished run.
+Non-finite numbers (PSNR of identical images is +inf) are written as the strings "inf", "-inf", "nan".
+"""
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+
+SCHEMA = "derain-bench/results/v1"
+RESULTS_FILE = "results.json"
+SUMMARY_FILE = "summary.csv"
+PER_IMAGE_FILE = "per_image.csv"
+
+
+@dataclass
+class RunResult:
+    """One method on one dataset: per-image rows, their means, and what produced them."""
+
+    method: dict  # MethodSpec.describe()
+    dataset: dict  # Dataset.describe()
+    columns: list[str]  # metric columns, in order
+    rows: list[dict] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+    limited_to: int | None = None  # --limit: the means are over a prefix of the set
+
+    @property
+    def n(self) -> int:
+        return len(self.rows)
+
+    def means(self) -> dict[str, float]:
+        """Per-image values, then the mean (never a pooled MSE)."""
+        return {c: math.fsum(row[c] for row in self.rows) / self.n for c in self.columns if self.n}
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method["name"],
+            "dataset": self.dataset["name"],
+            "n": self.n,
+            "limited_to": self.limited_to,
+            "means": self.means(),
+            "published": dict(self.method.get("published", {}).get(self.dataset["name"], {})),
+            "timing": self.timing,
+            "method_spec": self.method,
+            "dataset_info": self.dataset,
+            "rows": self.rows,
+        }
+
+
+def ensure_writable(out: Path, overwrite: bool) -> None:
+    """Refuse, before any work is done, to replace finished results unless asked to."""
+    if (out / RESULTS_FILE).exists() and not overwrite:
+        raise BenchError(f"{out} already holds results; choose another --out or pass --overwrite")
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--out {out} exists and is not a folder")
+
+
+def write_results(out: Path, document: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        _write_json(staging / RESULTS_FILE, document)
+        _write_csv(staging / SUMMARY_FILE, *summary_table(document))
+        _write_csv(staging / PER_IMAGE_FILE, *_per_image_table(document))
+        for name in (SUMMARY_FILE, PER_IMAGE_FILE, RESULTS_FILE):  # results.json last: it marks completion
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def summary_table(document: dict) -> tuple[list[str], list[list]]:
+    """One row per method x dataset, one column per metric: `method,dataset,n,psnr@...,ssim@...`."""
+    columns = list(document["metrics"])
+    rows = [
+        [run["method"], run["dataset"], run["n"], *(run["means"].get(c, "") for c in columns)]
+        for run in document["runs"]
+    ]
+    return ["method", "dataset", "n", *columns], rows
+
+
+def _per_image_table(document: dict) -> tuple[list[str], list[list]]:
+    columns = list(document["metrics"])
+    rows = [
+        [run["method"], run["dataset"], row["image"], row["forward_ms"], *(row.get(c, "") for c in columns)]
+        for run in document["runs"]
+        for row in run["rows"]
+    ]
+    return ["method", "dataset", "image", "forward_ms", *columns], rows
+
+
+def _finite_or_text(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite_or_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_text(v) for v in value]
+    return value
+
+
+def _write_json(path: Path, document: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(_finite_or_text(document), f, indent=1, allow_nan=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([[_finite_or_text(v) for v in row] for row in rows])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def load_results(path: Path) -> dict:
+    """Read a results.json (or the folder holding one), checking its schema version."""
+    file = path / RESULTS_FILE if path.is_dir() else path
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BenchError(f"cannot read results from {file}: {exc}") from exc
+    if document.get("schema") != SCHEMA:
+        raise BenchError(f"{file} has schema {document.get('schema')!r}; this version reads {SCHEMA!r}")
+    return document

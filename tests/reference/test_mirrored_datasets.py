@@ -1,0 +1,65 @@
+"""The mirrored test sets: fetched per file through the asset store, verified, and as documented."""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.assets import Store
+from bench.data import dataset_assets, load_pair, open_dataset
+from bench.errors import ChecksumError
+from bench.images import inspect_image
+
+pytestmark = pytest.mark.reference
+
+
+def _sizes(dataset) -> Counter:
+    return Counter(inspect_image(sample.rainy)[:2] for sample in dataset.samples)
+
+
+def _assert_every_file_verified(name: str, dataset, store: Store) -> None:
+    """The files opened are exactly the card's, with the card's sha256 (the store checked them on fetch)."""
+    declared = {asset.path: asset.sha256 for asset in dataset_assets(name)}
+    checksums = dataset.file_checksums()
+    opened = {}
+    for sample in dataset.samples:
+        rainy, clean = checksums[sample.name]
+        opened[sample.rainy.relative_to(store.cache).as_posix()] = rainy
+        opened[sample.clean.relative_to(store.cache).as_posix()] = clean
+    assert opened == declared
+
+
+def test_rain100h_has_100_verified_pairs_of_the_documented_sizes(mirror_store: Store) -> None:
+    dataset = open_dataset("rain100h", mirror_store)
+    assert len(dataset.samples) == 100 and dataset.complete
+    assert [s.name for s in dataset.samples] == [f"norain-{i}" for i in range(1, 101)]
+    assert all(s.rainy.name == s.clean.name for s in dataset.samples)
+    assert _sizes(dataset) == Counter({(481, 321): 66, (321, 481): 34})
+    _assert_every_file_verified("rain100h", dataset, mirror_store)
+    rainy, clean = load_pair(dataset.samples[0])
+    assert rainy.shape == clean.shape and rainy.shape[2] == 3 and (rainy != clean).any()
+
+
+def test_rain12_has_12_pairs_cropped_to_480x320(mirror_store: Store) -> None:
+    dataset = open_dataset("rain12", mirror_store)
+    assert len(dataset.samples) == 12 and dataset.complete
+    assert _sizes(dataset) == Counter({(480, 320): 12})
+    assert dataset.samples[0].clean.name == "norain-001.png"
+    _assert_every_file_verified("rain12", dataset, mirror_store)
+
+
+def test_rain100l_sample_has_10_pairs_and_says_it_is_a_subset(mirror_store: Store) -> None:
+    dataset = open_dataset("rain100l-sample10", mirror_store)
+    assert len(dataset.samples) == 10 and dataset.complete
+    assert set(_sizes(dataset)) <= {(480, 320), (320, 480)}
+    assert dataset.describe()["subset_of"] == "rain100l"
+    _assert_every_file_verified("rain100l-sample10", dataset, mirror_store)
+
+
+def test_a_corrupted_cached_file_is_refused(mirror: Path, tmp_path: Path) -> None:
+    store = Store(cache=tmp_path / "cache", mirror=mirror, offline=True)
+    dataset = open_dataset("rain12", store)
+    victim = dataset.samples[3].clean
+    victim.write_bytes(b"garbage" + victim.read_bytes()[7:])
+    with pytest.raises(ChecksumError, match=victim.name):
+        open_dataset("rain12", store)

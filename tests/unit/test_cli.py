@@ -1,0 +1,190 @@
+"""`python -m bench` end to end: a good run writes complete results; bad input fails in one line and
+writes nothing that looks complete."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.cli import EXIT_INPUT_ERROR, main
+
+RESULT_FILES = ("results.json", "summary.csv", "per_image.csv")
+
+
+def _png(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def _pair_folder(root: Path, names=("a", "b"), size=(24, 32)) -> Path:
+    rng = np.random.default_rng(0)
+    for name in names:
+        _png(root / "rain" / f"{name}.png", rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        _png(root / "norain" / f"{name}.png", rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    return root
+
+
+def _fails_in_one_line(capsys, argv: list[str], out: Path, expected: str) -> str:
+    assert main([*argv, "--out", str(out), "--no-progress"]) == EXIT_INPUT_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert expected in err[0], err[0]
+    assert not any((out / name).exists() for name in RESULT_FILES)
+    return err[0]
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("DERAIN_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DERAIN_BENCH_OFFLINE", "1")
+    monkeypatch.delenv("DERAIN_BENCH_MIRROR", raising=False)
+    return tmp_path / "cache"
+
+
+def _y_matlab(rgb: np.ndarray) -> np.ndarray:
+    """MATLAB rgb2ycbcr(im2double(x)) luma, written independently of bench.metrics."""
+    r, g, b = (rgb[..., i].astype(np.float64) / 255 for i in range(3))
+    return 16 / 255 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+
+
+def test_identity_on_a_folder_writes_complete_consistent_results(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    out = tmp_path / "out"
+    assert main(["run", "--methods", "identity", "--dataset-dir", str(folder), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "psnr@matlab-double" in printed and str(out) in printed
+
+    document = json.loads((out / "results.json").read_text())
+    assert document["schema"] == "derain-bench/results/v1"
+    assert len(document["config_hash"]) == 16
+    assert {"git", "packages", "device", "python"} <= set(document["environment"])
+    assert set(document["protocols"]) == {"matlab-double"}
+    (run,) = document["runs"]
+    assert run["n"] == 2 and len(run["rows"]) == 2
+    assert len(run["dataset_info"]["fingerprint"]) == 64
+
+    # per-image PSNR against an independent computation from the files on disk
+    for row in run["rows"]:
+        rainy = np.asarray(Image.open(folder / "rain" / f"{row['image']}.png"))
+        clean = np.asarray(Image.open(folder / "norain" / f"{row['image']}.png"))
+        mse = np.mean((_y_matlab(rainy) - _y_matlab(clean)) ** 2)
+        assert row["psnr@matlab-double"] == pytest.approx(10 * math.log10(1 / mse), abs=1e-9)
+    mean = np.mean([row["psnr@matlab-double"] for row in run["rows"]])
+    assert run["means"]["psnr@matlab-double"] == pytest.approx(mean, abs=1e-12)
+
+    with open(out / "summary.csv") as f:
+        summary = list(csv.reader(f))
+    assert summary[0] == ["method", "dataset", "n", "psnr@matlab-double", "ssim@matlab-double"]
+    assert summary[1][:3] == ["identity", run["dataset"], "2"]
+    with open(out / "per_image.csv") as f:
+        assert len(list(csv.reader(f))) == 3
+
+
+def test_config_hash_is_stable_and_sensitive(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    hashes = []
+    for i, extra in enumerate([[], [], ["--protocols", "matlab-uint8"]]):
+        out = tmp_path / f"out{i}"
+        argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--out", str(out), "--no-progress"]
+        assert main(argv + extra) == 0
+        hashes.append(json.loads((out / "results.json").read_text())["config_hash"])
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_limit_marks_the_run_as_partial(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set", names=("a", "b", "c"))
+    out = tmp_path / "out"
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--limit", "2", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["n"] == 2 and run["limited_to"] == 2
+    assert "first 2 images only" in capsys.readouterr().out
+
+
+def test_unknown_method(cache, tmp_path, capsys):
+    _fails_in_one_line(
+        capsys, ["run", "--methods", "prenet.rain100hh"], tmp_path / "o", "Did you mean: prenet.rain100h"
+    )
+
+
+def test_unknown_dataset(cache, tmp_path, capsys):
+    _fails_in_one_line(
+        capsys, ["run", "--methods", "identity", "--datasets", "rain100"], tmp_path / "o", "Did you mean"
+    )
+
+
+def test_truncated_png(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    victim = folder / "norain" / "b.png"
+    victim.write_bytes(victim.read_bytes()[:-40])
+    _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "b.png")
+
+
+def test_missing_ground_truth_file(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    (folder / "norain" / "b.png").unlink()
+    _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "b.png")
+
+
+def test_size_mismatched_pair(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    _png(folder / "norain" / "b.png", np.zeros((24, 31, 3), dtype=np.uint8))
+    _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "b.png")
+
+
+def test_folder_without_recognisable_layout(cache, tmp_path, capsys):
+    folder = tmp_path / "mess"
+    _png(folder / "photos" / "x.png", np.zeros((8, 8, 3), dtype=np.uint8))
+    _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "layout")
+
+
+def test_weights_with_wrong_checksum(cache, tmp_path, capsys):
+    mirror = tmp_path / "mirror"
+    weights = mirror / "weights/prenet/Rain100H/PReNet6/net_latest.pth"
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"not the official weights")
+    folder = _pair_folder(tmp_path / "set")
+    argv = ["run", "--methods", "prenet.rain100h", "--dataset-dir", str(folder), "--mirror", str(mirror)]
+    _fails_in_one_line(capsys, argv, tmp_path / "o", "127c0098787c5272f1f8583f6c5202e7ef674f750cd145a1691912a6d9e96210")
+
+
+def test_missing_weights_offline(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    argv = ["run", "--methods", "prenet.rain100h", "--dataset-dir", str(folder)]
+    line = _fails_in_one_line(capsys, argv, tmp_path / "o", "raw.githubusercontent.com/csdwren/PReNet")
+    assert str(cache / "weights/prenet/Rain100H/PReNet6/net_latest.pth") in line
+
+
+def test_existing_results_are_not_overwritten(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    out = tmp_path / "out"
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    before = (out / "results.json").read_bytes()
+    assert main(argv) == EXIT_INPUT_ERROR
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "results.json").read_bytes() == before
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_module_entry_point_exits_non_zero_with_one_line(cache, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--methods", "nope", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == EXIT_INPUT_ERROR
+    assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error: Unknown method 'nope'")
+
+
+def test_ls_lists_methods_datasets_and_metrics(capsys):
+    for what, expected in [("methods", "prenet.rain100h"), ("datasets", "rain1400"), ("metrics", "matlab-double")]:
+        assert main(["ls", what]) == 0
+        assert expected in capsys.readouterr().out
