@@ -18,6 +18,13 @@ def _names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _weights_file(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not (sep and name.strip() and path):
+        raise argparse.ArgumentTypeError("expected NAME=PATH, e.g. msdr=runs/msdr.pt")
+    return name.strip(), path
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", type=Path, help="local mirror consulted before the network ($DERAIN_BENCH_MIRROR)")
     parser.add_argument("--cache", type=Path, help="cache root ($DERAIN_BENCH_CACHE, default ~/.cache/derain-bench)")
@@ -31,12 +38,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", type=_names, required=True, help="comma-separated, e.g. prenet.rain100h,identity")
     run.add_argument("--datasets", type=_names, default=(), help="comma-separated dataset names (default: demo)")
     run.add_argument("--dataset-dir", help="score your own folder (layout detected; with one --datasets, its card)")
-    run.add_argument("--metrics", type=_names, default=("psnr", "ssim"), help="default: psnr,ssim")
+    run.add_argument(
+        "--no-ground-truth",
+        action="store_true",
+        help="--dataset-dir holds rainy images only (real rain): no-reference metrics, e.g. --metrics niqe",
+    )
+    run.add_argument(
+        "--metrics", type=_names, default=("psnr", "ssim"), help="psnr,ssim,lpips,niqe (default psnr,ssim)"
+    )
     run.add_argument("--protocols", type=_names, default=("matlab-double",), help="PSNR/SSIM conventions, or 'all'")
+    run.add_argument(
+        "--skip-unavailable-metrics",
+        action="store_true",
+        help="drop a metric whose backend files are missing (recorded in the results) instead of stopping",
+    )
     run.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
+    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; recorded)")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--weights",
+        type=_weights_file,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="your weights file for method NAME (without @protocol) instead of its declared weights",
+    )
     run.add_argument("--allow-incomplete", action="store_true", help="accept fewer pairs than a dataset card expects")
+    run.add_argument("--profile", action="store_true", help="also measure params, FLOPs, latency and peak memory")
+    run.add_argument("--profile-runs", type=int, default=20, help="timed forward passes per profile (default 20)")
+    run.add_argument("--profile-warmup", type=int, default=3, help="untimed passes before them (default 3)")
+    run.add_argument("--profile-amp", choices=("bf16", "fp16"), help="autocast the profiled passes (GPU)")
+    run.add_argument("--profile-channels-last", action="store_true", help="channels-last memory format (GPU)")
     run.add_argument("--out", type=Path, help="results folder (default: results/<time>-<config hash>)")
     run.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,12 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--from", dest="source", type=Path, help="install one dataset from a folder or archive you have")
     _add_store_options(fetch)
 
+    commands.add_parser(
+        "train",
+        add_help=False,
+        help="train MSDR-Net: python -m bench train --method msdr|msdr-s [python -m msdr.train options]",
+    )
+
     ls = commands.add_parser("ls", help="list what exists")
     ls.add_argument("what", choices=("methods", "datasets", "metrics"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return _train(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return {"run": _run, "fetch": _fetch, "ls": _ls}[args.command](args)
@@ -63,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no results were written", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _train(argv: list[str]) -> int:
+    """`--method NAME` puts that method's recipe before the other options, which `msdr.train` then parses."""
+    from msdr.train import main as train_main
+    from msdr.train_config import METHOD_RECIPES
+
+    parser = argparse.ArgumentParser(prog="python -m bench train", add_help=False)
+    parser.add_argument("--method", choices=sorted(METHOD_RECIPES), default="msdr")
+    known, rest = parser.parse_known_args(argv)
+    return train_main([*METHOD_RECIPES[known.method], *rest], prog=f"python -m bench train --method {known.method}")
 
 
 def _store(args: argparse.Namespace):
@@ -76,16 +129,29 @@ def _run(args: argparse.Namespace) -> int:
     from bench.metrics import PROTOCOLS
 
     protocols = tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols
+    profile = None
+    if args.profile:
+        profile = runner.ProfileConfig(
+            warmup=args.profile_warmup,
+            runs=args.profile_runs,
+            amp=args.profile_amp,
+            channels_last=args.profile_channels_last,
+        )
     config = runner.RunConfig(
         methods=args.methods,
         datasets=args.datasets,
         dataset_dir=args.dataset_dir,
+        ground_truth=not args.no_ground_truth,
         metrics=args.metrics,
         protocols=protocols,
+        skip_unavailable_metrics=args.skip_unavailable_metrics,
         limit=args.limit,
         device=args.device,
+        threads=args.threads,
         seed=args.seed,
         allow_incomplete=args.allow_incomplete,
+        weights=tuple(args.weights),
+        profile=profile,
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = args.out or Path("results") / f"{stamp}-{config.digest()[:8]}"
@@ -114,10 +180,13 @@ def _format_summary(document: dict) -> str:
             lines.append(f"published for {run['method']} on {run['dataset']}: {published}")
         if run["limited_to"]:
             lines.append(f"note: {run['method']} on {run['dataset']} scored the first {run['n']} images only (--limit)")
+    for column, reason in document["metrics_skipped"].items():
+        lines.append(f"skipped {column}: {reason}")
     timing = document["timing"]
+    profiled = f", profiling {timing['profile_s']:.1f} s" if timing["profile_s"] else ""
     lines.append(
-        f"wall {timing['wall_s']:.1f} s, model forward {timing['forward_s']:.1f} s "
-        f"(harness overhead {100 * timing['overhead_fraction']:.1f}%)"
+        f"wall {timing['wall_s']:.1f} s: model forward {timing['forward_s']:.1f} s, scoring {timing['score_s']:.1f} s"
+        f"{profiled} (harness overhead {100 * timing['overhead_fraction']:.1f}%)"
     )
     return "\n".join(lines)
 
@@ -160,9 +229,9 @@ def _ls(args: argparse.Namespace) -> int:
             card = data.load_card(name)
             print(f"{name:20s} {card.pairs:6d} pairs  {card.title}")
     else:
-        from bench.metrics import METRICS, PROTOCOLS
+        from bench.metrics import ALL_METRICS, PROTOCOLS
 
-        print("metrics: " + ", ".join(METRICS))
+        print("metrics: " + ", ".join(ALL_METRICS) + " (psnr and ssim under each protocol below)")
         for name, protocol in PROTOCOLS.items():
             print(f"{name:18s} {protocol.summary}")
     return 0

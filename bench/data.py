@@ -34,7 +34,7 @@ import numpy as np
 import bench
 from bench.assets import Asset, Store, extract_archive, sha256_file
 from bench.errors import DatasetError
-from bench.images import HALVES, inspect_image, is_image_file, read_image, split_halves
+from bench.images import HALVES, IMAGE_SUFFIXES, inspect_image, is_image_file, read_image, split_halves
 from bench.names import unknown_name
 
 SOURCES = ("download", "manual", "generated")
@@ -404,6 +404,25 @@ def open_folder(path: Path, *, card: DatasetCard | None = None, allow_incomplete
     _check_headers(root, samples)
     name = card.name if card else f"dir:{root.name}"
     return Dataset(name=name, card=card, root=root, samples=samples, complete=complete, layout=layout)
+
+
+def open_rainy_folder(path: Path) -> Dataset:
+    """Open a folder of rainy images without ground truth (real rain): every image directly inside it.
+
+    Only no-reference metrics (NIQE) can score such a set; the dataset is named "rainy:<folder name>".
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise DatasetError(f"{path} is not a folder")
+    files = sorted((file for file in path.iterdir() if is_image_file(file)), key=lambda file: _natural_key(file.name))
+    if not files:
+        raise DatasetError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) directly inside it")
+    stems = Counter(file.stem for file in files)
+    if clashes := sorted(stem for stem, count in stems.items() if count > 1):
+        raise DatasetError(f"{path}: {_listing('names used by more than one file', tuple(clashes))}")
+    samples = tuple(Sample(file.stem, file, None) for file in files)
+    _check_headers(path, samples)
+    return Dataset(name=f"rainy:{path.name}", card=None, root=path, samples=samples, complete=True)
 
 
 def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:

@@ -25,6 +25,10 @@ class OfflineError(AssetError):
     """A download that is needed but the network is unreachable or disabled."""
 
 
+class MetricUnavailableError(AssetError):
+    """A metric whose backend package or model file is missing; the message says what to install or put where."""
+
+
 class DatasetError(BenchError):
     """A dataset whose files, layout or pairing are unusable."""
 

@@ -33,6 +33,8 @@ class RunResult:
     rows: list[dict] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     limited_to: int | None = None  # --limit: the means are over a prefix of the set
+    profile: dict | None = None  # bench.profile.profile_method output (--profile)
+    profile_summary: dict = field(default_factory=dict)  # its summary.csv columns (params, gflops@..., ...)
 
     @property
     def n(self) -> int:
@@ -42,6 +44,12 @@ class RunResult:
         """Per-image values, then the mean (never a pooled MSE)."""
         return {c: math.fsum(row[c] for row in self.rows) / self.n for c in self.columns if self.n}
 
+    def _published(self) -> dict[str, float]:
+        """The published scores of these weights on this dataset; none when the user replaced the weights."""
+        if (self.method.get("loaded_weights") or {}).get("source") == "user":
+            return {}
+        return dict(self.method.get("published", {}).get(self.dataset["name"], {}))
+
     def to_dict(self) -> dict:
         return {
             "method": self.method["name"],
@@ -49,8 +57,10 @@ class RunResult:
             "n": self.n,
             "limited_to": self.limited_to,
             "means": self.means(),
-            "published": dict(self.method.get("published", {}).get(self.dataset["name"], {})),
+            "published": self._published(),
             "timing": self.timing,
+            "profile": self.profile,
+            "profile_summary": self.profile_summary,
             "method_spec": self.method,
             "dataset_info": self.dataset,
             "rows": self.rows,
@@ -79,13 +89,25 @@ def write_results(out: Path, document: dict) -> None:
 
 
 def summary_table(document: dict) -> tuple[list[str], list[list]]:
-    """One row per method x dataset, one column per metric: `method,dataset,n,psnr@...,ssim@...`."""
+    """One row per method x dataset, one column per metric: `method,dataset,n,psnr@...,ssim@...`, then the
+    profile columns when the run was profiled (`params,gflops@3x256x256,latency_ms_median,...`)."""
     columns = list(document["metrics"])
+    profile_columns = list(dict.fromkeys(c for run in document["runs"] for c in run["profile_summary"]))
     rows = [
-        [run["method"], run["dataset"], run["n"], *(run["means"].get(c, "") for c in columns)]
+        [
+            run["method"],
+            run["dataset"],
+            run["n"],
+            *(run["means"].get(c, "") for c in columns),
+            *(_blank_if_none(run["profile_summary"].get(c)) for c in profile_columns),
+        ]
         for run in document["runs"]
     ]
-    return ["method", "dataset", "n", *columns], rows
+    return ["method", "dataset", "n", *columns, *profile_columns], rows
+
+
+def _blank_if_none(value):
+    return "" if value is None else value
 
 
 def _per_image_table(document: dict) -> tuple[list[str], list[list]]:

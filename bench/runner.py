@@ -1,7 +1,7 @@
 """The one orchestrator: a run config in, scored results out.
 
-Everything that can fail because of user input (names, datasets, pairing, image headers, weights) is
-resolved before the first forward pass, so a bad run fails in seconds and writes nothing.
+Everything that can fail because of user input (names, metric backends, datasets, pairing, image headers,
+weights) is resolved before the first forward pass, so a bad run fails in seconds and writes nothing.
 """
 
 import dataclasses
@@ -21,10 +21,20 @@ from bench.assets import Store
 from bench.errors import BenchError
 from bench.method import DerainMethod
 from bench.metrics import PROTOCOLS, Scorer, make_scorer
-from bench.registry import build_method
+from bench.registry import build_method, parse_method_name
 from bench.results import SCHEMA, RunResult
 
 DEMO_DATASET = "demo"
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Complexity measurements per method x dataset (`--profile`); see `bench.profile`."""
+
+    warmup: int = 3
+    runs: int = 20
+    amp: str | None = None  # "bf16" / "fp16": autocast during the latency passes
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,20 +44,35 @@ class RunConfig:
     methods: tuple[str, ...]
     datasets: tuple[str, ...] = ()  # empty: the built-in demo set, or the --dataset-dir folder
     dataset_dir: str | None = None
+    ground_truth: bool = True  # False: --dataset-dir holds rainy images only (no-reference metrics)
     metrics: tuple[str, ...] = ("psnr", "ssim")
     protocols: tuple[str, ...] = ("matlab-double",)
+    skip_unavailable_metrics: bool = False
     limit: int | None = None
     device: str = "auto"
+    threads: int | None = None  # CPU threads for torch (default: torch's choice, recorded either way)
     seed: int = 0
     allow_incomplete: bool = False
+    # (method name without @protocol, weights file) pairs: the file replaces that method's declared weights
+    weights: tuple[tuple[str, str], ...] = ()
+    profile: ProfileConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.methods:
             raise BenchError("no method given; pass --methods, e.g. --methods prenet.rain100h,identity")
+        known = {parse_method_name(name)[0] for name in self.methods}
+        if unknown := [name for name, _ in self.weights if name not in known]:
+            raise BenchError(f"--weights given for {', '.join(unknown)}, which is not among --methods")
         if self.limit is not None and self.limit < 1:
             raise BenchError(f"--limit must be a positive number of images, got {self.limit}")
         if self.dataset_dir is not None and len(self.datasets) > 1:
             raise BenchError("--dataset-dir scores one folder: give at most one --datasets name (its card)")
+        if not self.ground_truth and (self.dataset_dir is None or self.datasets):
+            raise BenchError("--no-ground-truth scores a folder of rainy images: pass --dataset-dir, no --datasets")
+        if self.threads is not None and self.threads < 1:
+            raise BenchError(f"--threads must be at least 1, got {self.threads}")
+        if self.profile is not None and (self.profile.runs < 1 or self.profile.warmup < 0):
+            raise BenchError("--profile-runs must be at least 1 and --profile-warmup at least 0")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -59,6 +84,8 @@ class RunConfig:
 
 def open_datasets(config: RunConfig, store: Store) -> list[data.Dataset]:
     if config.dataset_dir is not None:
+        if not config.ground_truth:
+            return [data.open_rainy_folder(Path(config.dataset_dir))]
         card = data.load_card(config.datasets[0]) if config.datasets else None
         return [data.open_folder(Path(config.dataset_dir), card=card, allow_incomplete=config.allow_incomplete)]
     names = config.datasets or (DEMO_DATASET,)
@@ -69,23 +96,32 @@ def run(config: RunConfig, store: Store, *, progress: bool = True, log: Callable
     """Run every method on every dataset and return the results document (see `bench.results`)."""
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
-    scorer = make_scorer(config.metrics, config.protocols)
-    datasets = open_datasets(config, store)
-    _check_ground_truth(datasets)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     device = provenance.resolve_device(config.device)
+    scorer = make_scorer(
+        config.metrics, config.protocols, device=device, skip_unavailable=config.skip_unavailable_metrics
+    )
+    for column, reason in scorer.skipped.items():
+        log(f"warning: {column} skipped: {reason}")
+    datasets = open_datasets(config, store)
+    _check_ground_truth(datasets, scorer)
     provenance.seed_everything(config.seed)
-    for method in methods:  # all weights verified and loaded before the first forward pass
-        method.prepare(store, device)
+    user_weights = {name: Path(path) for name, path in config.weights}
+    for name, method in zip(config.methods, methods, strict=True):  # all weights loaded before any forward pass
+        method.prepare(store, device, weights=user_weights.get(parse_method_name(name)[0]))
 
     runs = []
     for method in methods:
         for dataset in datasets:
             provenance.seed_everything(config.seed)  # each cell is independent of the order of the others
             log(f"{method.spec.name} on {dataset.name} ({device.type})")
-            runs.append(_run_one(method, dataset, scorer, config.limit, progress))
+            result = _run_one(method, dataset, scorer, config.limit, progress)
+            if config.profile is not None:
+                log(f"profiling {method.spec.name} at {dataset.name}'s image size")
+                _profile(method, result, config.profile, config.seed)
+            runs.append(result)
 
-    wall_s = time.perf_counter() - started
-    forward_s = sum(r.timing["forward_s"] for r in runs)
     return {
         "schema": SCHEMA,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -94,18 +130,19 @@ def run(config: RunConfig, store: Store, *, progress: bool = True, log: Callable
         "environment": provenance.environment(device),
         "protocols": {name: dataclasses.asdict(PROTOCOLS[name]) for name in config.protocols},
         "metrics": scorer.describe(),
-        "timing": {"wall_s": wall_s, "forward_s": forward_s, "overhead_fraction": 1 - forward_s / wall_s},
+        "metrics_skipped": scorer.skipped,
+        "timing": _timing_summary(time.perf_counter() - started, runs),
         "runs": [r.to_dict() for r in runs],
     }
 
 
-def _check_ground_truth(datasets: Sequence[data.Dataset]) -> None:
+def _check_ground_truth(datasets: Sequence[data.Dataset], scorer: Scorer) -> None:
     for dataset in datasets:
         missing = [s.name for s in dataset.samples if s.clean is None]
-        if missing:
+        if missing and scorer.reference_columns:
             raise BenchError(
-                f"{dataset.name}: {len(missing)} image(s) have no ground truth (e.g. {missing[0]}); "
-                "PSNR and SSIM need it"
+                f"{dataset.name}: {len(missing)} image(s) have no ground truth (e.g. {missing[0]}), which "
+                f"{', '.join(scorer.reference_columns)} need; score it with no-reference metrics (--metrics niqe)"
             )
 
 
@@ -119,10 +156,11 @@ def _run_one(
 ) -> RunResult:
     samples = dataset.samples[:limit] if limit else dataset.samples
     checksums = dataset.file_checksums()
+    has_ground_truth = all(sample.clean is not None for sample in samples)
     result = RunResult(
-        method=method.spec.describe(),
+        method=method.describe(),
         dataset=dataset.describe(),
-        columns=list(scorer.columns),
+        columns=scorer.columns if has_ground_truth else scorer.no_reference_columns,
         limited_to=limit if limit and limit < len(dataset.samples) else None,
     )
     forward_s = load_s = score_s = 0.0
@@ -164,3 +202,37 @@ def _run_one(
         "score_s": score_s,
     }
     return result
+
+
+def _profile(method: DerainMethod, result: RunResult, settings: ProfileConfig, seed: int) -> None:
+    """Complexity at the dataset's image sizes (latency and memory at the first image's size)."""
+    from bench.profile import profile_method, summary_columns  # only imported when asked for
+
+    sizes = list(dict.fromkeys((row["height"], row["width"]) for row in result.rows))
+    started = time.perf_counter()
+    result.profile = profile_method(
+        method,
+        sizes,
+        warmup=settings.warmup,
+        runs=settings.runs,
+        amp=settings.amp,
+        channels_last=settings.channels_last,
+        seed=seed,
+    )
+    result.profile_summary = summary_columns(result.profile)
+    result.timing["profile_s"] = time.perf_counter() - started
+
+
+def _timing_summary(wall_s: float, runs: Sequence[RunResult]) -> dict:
+    """Where the run's wall time went: the model's forward passes, scoring, profiling, and the rest."""
+    forward_s = sum(r.timing["forward_s"] for r in runs)
+    score_s = sum(r.timing["score_s"] for r in runs)
+    profile_s = sum(r.timing.get("profile_s", 0.0) for r in runs)
+    return {
+        "wall_s": wall_s,
+        "forward_s": forward_s,
+        "score_s": score_s,
+        "profile_s": profile_s,
+        "score_fraction": score_s / wall_s,
+        "overhead_fraction": 1 - (forward_s + profile_s) / wall_s,  # the harness: everything but the model
+    }

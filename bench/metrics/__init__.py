@@ -1,13 +1,27 @@
-"""PSNR and SSIM under named scoring protocols.
+"""Image-quality metrics: PSNR and SSIM under named scoring protocols, LPIPS and NIQE from their backends.
 
-    scorer = make_scorer(metrics=("psnr", "ssim"), protocols=("matlab-double", "rgb"))
-    scorer(pred, target)  # {"psnr@matlab-double": ..., "ssim@matlab-double": ..., "psnr@rgb": ..., ...}
+    scorer = make_scorer(metrics=("psnr", "ssim", "lpips", "niqe"), protocols=("matlab-double", "rgb"))
+    scorer(pred, target)  # {"psnr@matlab-double": ..., "ssim@rgb": ..., "lpips@alex-v0.1": ..., "niqe@pyiqa": ...}
+    scorer(pred, None)    # no ground truth: the no-reference columns only ({"niqe@pyiqa": ...})
 
-A protocol name fixes everything that moves the numbers (colour conversion, rounding, PSNR peak, SSIM
-window); see PROTOCOLS and ../shared/docs/protocols.md. Importing this package needs only NumPy and SciPy.
+A protocol name fixes everything that moves the PSNR/SSIM numbers (colour conversion, rounding, PSNR peak,
+SSIM window); see PROTOCOLS and ../shared/docs/protocols.md. LPIPS and NIQE ignore protocols; their column
+names the implementation, and their backends (lpips, pyiqa) and model files are loaded by make_scorer only.
+Importing this package needs only NumPy and SciPy.
 """
 
+from bench.errors import MetricUnavailableError
+from bench.metrics.perceptual import PERCEPTUAL_METRICS
 from bench.metrics.protocols import PROTOCOLS, Protocol
-from bench.metrics.scorer import METRICS, Scorer, make_scorer
+from bench.metrics.scorer import ALL_METRICS, METRICS, Scorer, make_scorer
 
-__all__ = ["METRICS", "PROTOCOLS", "Protocol", "Scorer", "make_scorer"]
+__all__ = [
+    "ALL_METRICS",
+    "METRICS",
+    "PERCEPTUAL_METRICS",
+    "PROTOCOLS",
+    "MetricUnavailableError",
+    "Protocol",
+    "Scorer",
+    "make_scorer",
+]

@@ -1,61 +1,146 @@
-"""A scorer: the chosen metrics under the chosen protocols, one float per `metric@protocol` column."""
+"""A scorer: the chosen metrics as columns, one float each.
+
+PSNR and SSIM are scored under each chosen protocol (`metric@protocol` columns, protocol-major); LPIPS and
+NIQE, computed by their backends (see perceptual.py), are one column each, named after the implementation.
+"""
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.errors import MetricUnavailableError
+from bench.metrics.perceptual import PERCEPTUAL_METRICS, PerceptualMetric, perceptual_metric_class
 from bench.metrics.protocols import COMPUTATIONS, PROTOCOLS, Protocol
 from bench.names import unknown_name
 
-METRICS: tuple[str, ...] = ("psnr", "ssim")
+if TYPE_CHECKING:
+    import torch
+
+METRICS: tuple[str, ...] = ("psnr", "ssim")  # scored under every protocol; also the default set
+ALL_METRICS: tuple[str, ...] = (*METRICS, *PERCEPTUAL_METRICS)
 DEFAULT_PROTOCOLS: tuple[str, ...] = ("matlab-double",)
 
 
 class Scorer:
     """Call with `pred, target` (uint8 H x W x 3 RGB, same shape) to get `{column: value}`.
 
-    Each protocol converts each image once; its PSNR and SSIM then share those planes.
+    With `target=None` only the no-reference columns are computed. Each protocol converts each image once;
+    its PSNR and SSIM then share those planes. `skipped` maps each column dropped by
+    `make_scorer(..., skip_unavailable=True)` to the reason.
     """
 
-    def __init__(self, metrics: tuple[str, ...], protocols: tuple[Protocol, ...]):
-        self.metrics = metrics
+    def __init__(
+        self,
+        protocol_metrics: tuple[str, ...],
+        protocols: tuple[Protocol, ...],
+        perceptual: tuple[PerceptualMetric, ...] = (),
+        skipped: dict[str, str] | None = None,
+    ):
+        self.protocol_metrics = protocol_metrics
         self.protocols = protocols
+        self.perceptual = perceptual
+        self.skipped = dict(skipped or {})
 
     @property
     def columns(self) -> list[str]:
-        """`metric@protocol` names, protocol-major."""
-        return [f"{m}@{p.name}" for p in self.protocols for m in self.metrics]
+        """`metric@protocol` names, protocol-major, then one column per perceptual metric."""
+        return [f"{m}@{p.name}" for p in self.protocols for m in self.protocol_metrics] + [
+            metric.column for metric in self.perceptual
+        ]
+
+    @property
+    def reference_columns(self) -> list[str]:
+        """The columns that need a ground-truth image."""
+        return [c for c in self.columns if c not in self.no_reference_columns]
+
+    @property
+    def no_reference_columns(self) -> list[str]:
+        """The columns computed from the prediction alone (what a set without ground truth can report)."""
+        return [metric.column for metric in self.perceptual if not metric.needs_reference]
 
     def describe(self) -> dict[str, dict]:
         """For each column, a JSON-ready account of what it measures and which code computes it."""
-        return {
+        description = {
             f"{m}@{p.name}": {
                 "metric": m,
                 "protocol": p.name,
                 "definition": p.definition(m),
                 "higher_is_better": True,
+                "needs_reference": True,
                 "implementation": _qualified_name(COMPUTATIONS[p.name].metric(m)),
             }
             for p in self.protocols
-            for m in self.metrics
+            for m in self.protocol_metrics
         }
+        description.update((metric.column, metric.describe()) for metric in self.perceptual)
+        return description
 
-    def __call__(self, pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-        _check_pair(pred, target)
+    def __call__(self, pred: np.ndarray, target: np.ndarray | None = None) -> dict[str, float]:
+        _check_image("pred", pred)
+        if target is None:
+            if not self.no_reference_columns:
+                raise ValueError(
+                    "target is None, but no column can be computed without a reference "
+                    f"(columns: {', '.join(self.columns) or 'none'})"
+                )
+            return {m.column: m(pred) for m in self.perceptual if not m.needs_reference}
+        _check_image("target", target)
+        if pred.shape != target.shape:
+            raise ValueError(f"pred and target differ in shape: {pred.shape} vs {target.shape}")
         scores = {}
         for protocol in self.protocols:
             compute = COMPUTATIONS[protocol.name]
             pred_planes, target_planes = compute.planes(pred), compute.planes(target)
-            for m in self.metrics:
+            for m in self.protocol_metrics:
                 scores[f"{m}@{protocol.name}"] = compute.metric(m)(pred_planes, target_planes)
+        for metric in self.perceptual:
+            scores[metric.column] = metric(pred, target) if metric.needs_reference else metric(pred)
         return scores
 
 
-def make_scorer(metrics: Iterable[str] | str = METRICS, protocols: Iterable[str] | str = DEFAULT_PROTOCOLS) -> Scorer:
-    """A scorer for `metrics` (see METRICS) under `protocols` (see PROTOCOLS), in the order given."""
-    metric_names = _known_names("metric", metrics, METRICS)
+def make_scorer(
+    metrics: Iterable[str] | str = METRICS,
+    protocols: Iterable[str] | str = DEFAULT_PROTOCOLS,
+    *,
+    device: "torch.device | str | None" = None,
+    skip_unavailable: bool = False,
+) -> Scorer:
+    """A scorer for `metrics` (see ALL_METRICS) under `protocols` (see PROTOCOLS), in the order given.
+
+    LPIPS and NIQE ignore `protocols`; their backends are imported and their files checked here, and they
+    run on `device` (default CPU). A missing backend or file raises MetricUnavailableError, or, with
+    `skip_unavailable`, drops that column and records why in `Scorer.skipped`.
+    """
+    metric_names = _known_names("metric", metrics, ALL_METRICS)
     protocol_names = _known_names("protocol", protocols, PROTOCOLS)
-    return Scorer(metric_names, tuple(PROTOCOLS[p] for p in protocol_names))
+    protocol_metrics = tuple(m for m in metric_names if m in METRICS)
+    perceptual, skipped = _build_perceptual(
+        [m for m in metric_names if m in PERCEPTUAL_METRICS], device, skip_unavailable
+    )
+    used_protocols = tuple(PROTOCOLS[p] for p in protocol_names) if protocol_metrics else ()
+    return Scorer(protocol_metrics, used_protocols, perceptual, skipped)
+
+
+def _build_perceptual(
+    names: list[str], device: "torch.device | str | None", skip_unavailable: bool
+) -> tuple[tuple[PerceptualMetric, ...], dict[str, str]]:
+    """The metrics that could be built, and (with `skip_unavailable`) why each other one could not, by column."""
+    if not names:
+        return (), {}
+    import torch  # only now: importing bench.metrics must not import torch
+
+    torch_device = torch.device("cpu" if device is None else device)
+    built, skipped = [], {}
+    for name in names:
+        metric_class = perceptual_metric_class(name)
+        try:
+            built.append(metric_class(torch_device))
+        except MetricUnavailableError as exc:
+            if not skip_unavailable:
+                raise
+            skipped[metric_class.column] = str(exc)
+    return tuple(built), skipped
 
 
 def _known_names(kind: str, names: Iterable[str] | str, choices: Iterable[str]) -> tuple[str, ...]:
@@ -68,16 +153,13 @@ def _known_names(kind: str, names: Iterable[str] | str, choices: Iterable[str]) 
     return names
 
 
-def _check_pair(pred: np.ndarray, target: np.ndarray) -> None:
-    for label, image in (("pred", pred), ("target", target)):
-        if not isinstance(image, np.ndarray):
-            raise ValueError(f"{label} must be a numpy.ndarray, got {type(image).__name__}")
-        if image.dtype != np.uint8:
-            raise ValueError(f"{label} must be uint8 RGB (0..255), got dtype {image.dtype}")
-        if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
-            raise ValueError(f"{label} must be a non-empty H x W x 3 RGB image, got shape {image.shape}")
-    if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {pred.shape} vs {target.shape}")
+def _check_image(label: str, image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{label} must be a numpy.ndarray, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{label} must be uint8 RGB (0..255), got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+        raise ValueError(f"{label} must be a non-empty H x W x 3 RGB image, got shape {image.shape}")
 
 
 def _qualified_name(function) -> str:

@@ -188,3 +188,86 @@ def test_ls_lists_methods_datasets_and_metrics(capsys):
     for what, expected in [("methods", "prenet.rain100h"), ("datasets", "rain1400"), ("metrics", "matlab-double")]:
         assert main(["ls", what]) == 0
         assert expected in capsys.readouterr().out
+
+
+@pytest.mark.reference
+def test_user_weights_replace_declared_ones_and_are_recorded(cache, tmp_path, capsys, mirror):
+    user_file = mirror / "weights/prenet/Rain100L/PReNet6/net_latest.pth"
+    folder = _pair_folder(tmp_path / "set", names=("a",))
+    out = tmp_path / "out"
+    argv = [
+        "run",
+        "--methods",
+        "prenet.rain100h",
+        "--dataset-dir",
+        str(folder),
+        "--weights",
+        f"prenet.rain100h={user_file}",
+    ]
+    assert main([*argv, "--out", str(out), "--no-progress", "--mirror", str(mirror)]) == 0
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    loaded = run["method_spec"]["loaded_weights"]
+    assert loaded["source"] == "user" and loaded["path"] == str(user_file)
+    assert loaded["sha256"] == "cb9b743bb33cf6e5c56ba45f8ade93add46266dea9fa582e1934dc5eed942333"  # mirror SHA256SUMS
+    assert run["published"] == {}  # the published numbers belong to the official weights
+
+
+def test_weights_for_a_method_not_being_run(cache, tmp_path, capsys):
+    argv = ["run", "--methods", "identity", "--weights", "prenet.rain100h=x.pth"]
+    _fails_in_one_line(capsys, argv, tmp_path / "o", "not among --methods")
+
+
+def test_missing_metric_files_stop_the_run_before_any_work(cache, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    folder = _pair_folder(tmp_path / "set")
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--metrics", "psnr,lpips"]
+    line = _fails_in_one_line(capsys, argv, tmp_path / "o", "alexnet-owt-7be5be79.pth")
+    assert "TORCH_HOME" in line
+
+
+def test_skip_unavailable_metrics_completes_the_others_and_records_why(cache, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    folder = _pair_folder(tmp_path / "set")
+    out = tmp_path / "out"
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--metrics", "psnr,lpips", "--out", str(out)]
+    assert main([*argv, "--skip-unavailable-metrics", "--no-progress"]) == 0
+    document = json.loads((out / "results.json").read_text())
+    assert list(document["metrics"]) == ["psnr@matlab-double"]
+    assert "alexnet-owt-7be5be79.pth" in document["metrics_skipped"]["lpips@alex-v0.1"]
+    assert "skipped lpips@alex-v0.1" in capsys.readouterr().out
+
+
+def test_rainy_only_folder_refuses_full_reference_metrics(cache, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    _png(folder / "street.png", np.full((24, 32, 3), 128, dtype=np.uint8))
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--no-ground-truth"]
+    line = _fails_in_one_line(capsys, argv, tmp_path / "o", "no ground truth")
+    assert "--metrics niqe" in line
+
+
+@pytest.mark.reference
+def test_rainy_only_folder_scores_no_reference_metrics(cache, tmp_path, capsys, monkeypatch, mirror):
+    monkeypatch.setenv("TORCH_HOME", str(mirror / "torch_home"))
+    folder = tmp_path / "photos"
+    for name in ("norain-1", "norain-2"):
+        rainy = np.asarray(Image.open(mirror / f"datasets/Rain100H/test/small/rain/{name}.png"))
+        _png(folder / f"{name}.png", rainy[:128, :160])
+    out = tmp_path / "out"
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--no-ground-truth", "--metrics", "niqe"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["dataset"] == "rainy:photos" and run["n"] == 2
+    assert all(row["clean_sha256"] is None and row["niqe@pyiqa"] > 0 for row in run["rows"])
+
+
+def test_profile_adds_complexity_columns(cache, tmp_path, capsys):
+    folder = _pair_folder(tmp_path / "set")
+    out = tmp_path / "out"
+    argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--profile", "--profile-runs", "2"]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    with open(out / "summary.csv") as f:
+        header, row = list(csv.reader(f))
+    assert header[-5:] == ["params", "gflops@3x256x256", "latency_ms_median", "latency_ms_p90", "peak_mem_mb"]
+    assert row[header.index("params")] == "0"  # identity has no parameters
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["profile"]["latency"]["n"] == 2

@@ -1,0 +1,45 @@
+"""LPIPS and NIQE: metrics computed by a third-party backend from model files it would normally download.
+
+Each is one column named after its implementation (`lpips@alex-v0.1`, `niqe@pyiqa`) and ignores the
+PSNR/SSIM protocols. A name maps to a lazily imported `"module:class"`, so importing bench.metrics
+imports neither torch nor a backend; the class is built by `make_scorer`, i.e. before a run does any work.
+"""
+
+import importlib
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+PERCEPTUAL_METRICS: Mapping[str, str] = MappingProxyType(
+    {
+        "lpips": "bench.metrics.lpips_metric:LpipsMetric",
+        "niqe": "bench.metrics.niqe_metric:NiqeMetric",
+    }
+)
+
+
+class PerceptualMetric(Protocol):
+    """What the scorer needs from a backend metric.
+
+    Called as `metric(pred, target)` when `needs_reference`, else `metric(pred)`, with uint8 H x W x 3 RGB.
+    The constructor checks that every file is in place and raises MetricUnavailableError otherwise.
+    """
+
+    column: str
+    needs_reference: bool
+
+    def __init__(self, device: "torch.device") -> None: ...
+
+    def __call__(self, *images: "np.ndarray") -> float: ...
+
+    def describe(self) -> dict: ...
+
+
+def perceptual_metric_class(name: str) -> type[PerceptualMetric]:
+    """Import the class registered as `name` in PERCEPTUAL_METRICS (the backend itself is imported later)."""
+    module_name, _, attr = PERCEPTUAL_METRICS[name].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
