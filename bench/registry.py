@@ -3,11 +3,16 @@
 Names follow `arch.tag` (the tag names the weights, usually the training set). A target is a
 `"module:function"` string; the module is imported only when that method is asked for, so one broken
 optional dependency cannot break unrelated commands. Adding a baseline = one module + lines here.
+
+A method whose network takes one fixed input size declares inference protocols, the ways it meets other
+sizes; `name@protocol` picks one (`msdr@tiled`), the bare name the method's default. The factory gets the
+name as asked for and records the protocol in its spec.
 """
 
 import importlib
 from typing import TYPE_CHECKING
 
+from bench.errors import UnknownNameError
 from bench.names import unknown_name
 
 if TYPE_CHECKING:  # importing bench.method would import torch, which `ls` and `--help` do not need
@@ -24,17 +29,46 @@ METHODS: dict[str, str] = {
     },
     "prenet.real1": "baselines.prenet:build",
     "prenet.real2": "baselines.prenet:build",
+    "msdr": "msdr.method:build",
+    "msdr-s": "msdr.method:build",
 }
+
+_MSDR_INFERENCE = ("paper", "tiled")
+
+# method -> its inference protocols (the `@protocol` name suffixes it accepts)
+INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = {"msdr": _MSDR_INFERENCE, "msdr-s": _MSDR_INFERENCE}
+
+
+def parse_method_name(name: str) -> tuple[str, str | None]:
+    """`"msdr@tiled"` -> `("msdr", "tiled")`; `"msdr"` -> `("msdr", None)`."""
+    method, at, protocol = name.partition("@")
+    return method, protocol if at else None
 
 
 def method_names() -> list[str]:
-    return sorted(METHODS)
+    """Every method with each of its inference protocols spelled out (a bare name runs the default one)."""
+    plain = [name for name in METHODS if name not in INFERENCE_PROTOCOLS]
+    with_protocol = [f"{name}@{protocol}" for name, protocols in INFERENCE_PROTOCOLS.items() for protocol in protocols]
+    return sorted(plain + with_protocol, key=lambda name: name.split("@"))  # msdr@... before msdr-s@...
 
 
 def build_method(name: str) -> "DerainMethod":
-    """Instantiate the method registered as `name` (weights are loaded later, by `prepare`)."""
-    if name not in METHODS:
-        raise unknown_name("method", name, METHODS)
-    module_name, _, attr = METHODS[name].partition(":")
+    """Instantiate the method registered as `name`, or `name@protocol` (weights are loaded later, by `prepare`)."""
+    method, protocol = parse_method_name(name)
+    if method not in METHODS:
+        raise unknown_name("method", method, METHODS)
+    if protocol is not None:
+        _check_inference_protocol(method, protocol)
+    module_name, _, attr = METHODS[method].partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
     return factory(name)
+
+
+def _check_inference_protocol(method: str, protocol: str) -> None:
+    if method not in INFERENCE_PROTOCOLS:
+        raise UnknownNameError(
+            f"method '{method}' has no inference protocols (it takes images of any size as they are): "
+            f"drop '@{protocol}'; methods with protocols: {', '.join(INFERENCE_PROTOCOLS)}"
+        )
+    if protocol not in INFERENCE_PROTOCOLS[method]:
+        raise unknown_name(f"{method} inference protocol", protocol, INFERENCE_PROTOCOLS[method])

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from bench.errors import UnknownNameError
-from bench.registry import build_method, method_names
+from bench.registry import build_method, method_names, parse_method_name
 
 
 def test_prenet_family_and_identity_are_registered():
@@ -36,3 +36,39 @@ def test_importing_the_harness_loads_no_model_or_torch(module):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_inference_protocols_are_chosen_by_a_name_suffix():
+    assert build_method("msdr-s@tiled").spec.inference == "tiled"
+    assert build_method("msdr@paper").spec.inference == "paper"
+    assert build_method("prenet.rain100h").spec.inference is None
+    assert parse_method_name("msdr@tiled") == ("msdr", "tiled")
+    assert parse_method_name("prenet.rain100h") == ("prenet.rain100h", None)
+
+
+def test_a_bare_name_runs_the_default_protocol_and_records_it_in_its_name():
+    assert (build_method("msdr").spec.name, build_method("msdr").spec.inference) == ("msdr@paper", "paper")
+    assert (build_method("msdr-s").spec.name, build_method("msdr-s").spec.inference) == ("msdr-s@tiled", "tiled")
+
+
+def test_method_names_spell_out_the_protocols():
+    names = method_names()
+    assert {"msdr@paper", "msdr@tiled", "msdr-s@paper", "msdr-s@tiled", "identity"} <= set(names)
+    assert "msdr" not in names and not any(name.startswith("prenet.rain100h@") for name in names)
+    assert names.index("msdr@tiled") < names.index("msdr-s@paper")
+
+
+def test_unknown_protocol_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match=r"Unknown msdr inference protocol 'bogus'\. Available: paper, tiled"):
+        build_method("msdr@bogus")
+
+
+def test_protocol_on_a_method_without_protocols_is_an_error():
+    with pytest.raises(UnknownNameError, match=r"'prenet\.rain100h' has no inference protocols.*drop '@tiled'"):
+        build_method("prenet.rain100h@tiled")
+
+
+def test_unknown_method_with_or_without_protocol_suggests_msdr():
+    for name in ("msdrr", "msdrr@tiled"):
+        with pytest.raises(UnknownNameError, match=r"Unknown method 'msdrr'\. Did you mean: msdr\b"):
+            build_method(name)
