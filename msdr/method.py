@@ -144,9 +144,8 @@ _CONFIG_TYPES = {"base_channels": int, "image_size": int, "faithful": bool}
 PAPER_CONFIG = {"base_channels": 64, "image_size": 352, "faithful": True}
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"  # checkpoints committed with the code
 
-# PLACEHOLDER: the sha256 of msdr/checkpoints/msdr-s.pt, to be filled in when that file is committed. Until then
-# preparing msdr-s fails, printing the file's sha256 if the file is there.
-MSDR_S_SHA256: str | None = None
+# msdr/checkpoints/msdr-s.pt: how it was trained is in the file ("training") and in README.md, "MSDR-Net"
+MSDR_S_SHA256 = "9b9e536cd53e9fc28e3e9f206ea200dbd3785d4e69fa0960307d10d9f8c3d114"
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(dict(config), float32, dict(training))
 
 
-def verified_committed_checkpoint(name: str, file: str, sha256: str | None) -> Path:
+def verified_committed_checkpoint(name: str, file: str, sha256: str) -> Path:
     """The committed checkpoint `CHECKPOINT_DIR/file`, after checking it against the sha256 declared for it."""
     path = CHECKPOINT_DIR / file
     if not path.is_file():
@@ -189,8 +188,6 @@ def verified_committed_checkpoint(name: str, file: str, sha256: str | None) -> P
             f"there (python -m msdr.export ...) and declare its sha256 in msdr/method.py"
         )
     actual = sha256_file(path)
-    if sha256 is None:
-        raise AssetError(f"{name}: no sha256 is declared for {path}; set it to {actual} in msdr/method.py")
     if actual != sha256:
         raise ChecksumError(f"{path} has sha256 {actual}, expected {sha256}; restore the committed file")
     return path
@@ -212,7 +209,7 @@ class Variant:
     why_default: str
     paper_network_only: bool  # accept only checkpoints of PAPER_CONFIG, so a variant never passes as MSDR-Net
     checkpoint: str | None = None  # file under CHECKPOINT_DIR; None: no weights ship with the code
-    sha256: str | None = None
+    sha256: str = ""  # of the checkpoint file
 
 
 _VARIANTS = (
