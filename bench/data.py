@@ -414,13 +414,13 @@ def open_rainy_folder(path: Path) -> Dataset:
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"{path} is not a folder")
-    files = sorted((file for file in path.iterdir() if is_image_file(file)), key=lambda file: _natural_key(file.name))
-    if not files:
+    names = sorted(_image_names(path), key=_natural_key)
+    if not names:
         raise DatasetError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) directly inside it")
-    stems = Counter(file.stem for file in files)
+    stems = Counter(Path(name).stem for name in names)
     if clashes := sorted(stem for stem, count in stems.items() if count > 1):
         raise DatasetError(f"{path}: {_listing('names used by more than one file', tuple(clashes))}")
-    samples = tuple(Sample(file.stem, file, None) for file in files)
+    samples = tuple(Sample(Path(name).stem, path / name, None) for name in names)
     _check_headers(path, samples)
     return Dataset(name=f"rainy:{path.name}", card=None, root=path, samples=samples, complete=True)
 

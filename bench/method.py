@@ -147,12 +147,21 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint holding a mapping without running pickled code (`weights_only=True`)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AssetError(f"{path} cannot be loaded as plain tensors (weights_only=True): {first_line}") from exc
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise AssetError(f"{path} cannot be loaded as plain tensors (weights_only=True): {_load_failure(exc)}") from exc
     if not isinstance(checkpoint, Mapping):
         raise AssetError(f"{path} holds a {type(checkpoint).__name__}, not a mapping (state dict or checkpoint)")
     return dict(checkpoint)
+
+
+def _load_failure(exc: Exception) -> str:
+    """One line of a torch.load error: the unpickler's own reason (e.g. "Unsupported operand 103" for a file that
+    is no pickle, or the global it refused) rather than torch's general advice around it."""
+    _, marker, reason = str(exc).partition("WeightsUnpickler error:")
+    if marker:
+        return " ".join(reason.split("Check the documentation of torch.load")[0].split()) or type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:

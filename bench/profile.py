@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.method import DerainMethod
+from bench.provenance import device_name
 
 Size = tuple[int, int]  # (height, width)
 
@@ -347,7 +348,7 @@ def _timing_context(
         "autocast_dtype": str(AMP_DTYPES[amp]).removeprefix("torch.") if amp else None,
         "channels_last": channels_last,
         "device": str(device),
-        "device_name": _device_name(device),
+        "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "load_average_1min": _load_average(),
         "torch": torch.__version__,
@@ -360,17 +361,6 @@ def _load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):  # not on Windows; OSError where the kernel does not tell
         return None
-
-
-def _device_name(device: torch.device) -> str | None:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    return models[0] if models else None
 
 
 class _PeakMemoryWatch:

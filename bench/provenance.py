@@ -55,7 +55,10 @@ def git_state() -> dict:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def _cpu_name() -> str | None:
+def device_name(device: torch.device) -> str | None:
+    """The GPU's name, or the CPU model for a CPU device."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -85,7 +88,7 @@ def environment(device: torch.device) -> dict:
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "device": {
             "type": device.type,
-            "name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+            "name": device_name(device),
             "cpu_threads": torch.get_num_threads(),
         },
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),

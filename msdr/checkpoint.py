@@ -5,13 +5,13 @@ bool / None, so loading it never unpickles code. RNG states are stored as the ui
 """
 
 import os
-import pickle
 import tempfile
 from pathlib import Path
 
 import torch
 
 from bench.errors import BenchError
+from bench.method import load_checkpoint
 
 CHECKPOINT_FORMAT = "derain-bench/msdr/checkpoint/v1"
 
@@ -31,17 +31,12 @@ def save_atomically(payload: dict, path: Path) -> None:
 
 
 def load_payload(path: Path, expected_format: str) -> dict:
-    """Load a file written by `save_atomically` and check its "format" key."""
+    """Load a file written by `save_atomically` (`bench.method.load_checkpoint`) and check its "format" key."""
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-        reason = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
-        raise BenchError(f"{path} cannot be loaded as a checkpoint ({reason})") from exc
-    found = payload.get("format") if isinstance(payload, dict) else None
+    payload = load_checkpoint(path)
+    found = payload.get("format")
     if found != expected_format:
         raise BenchError(f"{path} is not a {expected_format} file (format: {found!r})")
     return payload

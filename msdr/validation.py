@@ -21,20 +21,11 @@ from torch import nn
 from bench.data import Dataset, load_pair
 from bench.errors import BenchError
 from bench.metrics import make_scorer
+from msdr.method import tile_starts
 from msdr.preprocess import from_network, resize_uint8, to_network
 
 VAL_MODES = ("resize", "tiles")
 PSNR_PROTOCOLS = ("matlab-double", "msdr-official")
-
-
-def tile_starts(length: int, tile: int) -> list[int]:
-    """Offsets of tiles of `tile` px covering `length` px; the last one ends at the border."""
-    if length < tile:
-        raise ValueError(f"cannot tile {length} px with {tile} px tiles")
-    starts = list(range(0, length - tile + 1, tile))
-    if starts[-1] + tile < length:
-        starts.append(length - tile)
-    return starts
 
 
 class Validator:
@@ -70,7 +61,8 @@ class Validator:
         if self.mode == "resize":
             return from_network(model(to_network(rainy)[None].to(device)).derained_1[0])
         height, width = rainy.shape[:2]
-        windows = [(top, left) for top in tile_starts(height, size) for left in tile_starts(width, size)]
+        rows, columns = tile_starts(height, size, stride=size), tile_starts(width, size, stride=size)
+        windows = [(top, left) for top in rows for left in columns]
         tiles = torch.stack([to_network(rainy[t : t + size, lt : lt + size]) for t, lt in windows]).to(device)
         outputs = model(tiles).derained_1
         derained = np.empty_like(rainy)

@@ -10,9 +10,9 @@ from PIL import Image
 
 from bench.data import open_folder
 from bench.errors import BenchError
+from msdr.method import tile_starts
 from msdr.preprocess import downscale, from_network, resize_uint8, to_network
 from msdr.training_data import ShardedOrder, TrainingPairs, check_min_size, epoch_order, steps_per_epoch
-from msdr.validation import tile_starts
 
 
 def _image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -119,8 +119,8 @@ def test_images_smaller_than_the_window_are_refused_up_front(pairs_folder: Path)
 
 
 def test_tiles_cover_the_image_and_end_at_the_border():
-    assert tile_starts(128, 64) == [0, 64]
-    assert tile_starts(130, 64) == [0, 64, 66]
-    assert tile_starts(64, 64) == [0]
-    coverage = Counter(p for start in tile_starts(481, 128) for p in range(start, start + 128))
+    assert tile_starts(128, 64, 64) == [0, 64]
+    assert tile_starts(130, 64, 64) == [0, 64, 66]
+    assert tile_starts(64, 64, 64) == [0]
+    coverage = Counter(p for start in tile_starts(481, 128, 128) for p in range(start, start + 128))
     assert sorted(coverage) == list(range(481))
