@@ -9,6 +9,8 @@ SPEC = MethodSpec(
     summary="returns the rainy input unchanged (the score of doing nothing)",
     # rounding makes the uint8 -> float -> uint8 round trip exact; truncation could lose a grey level
     quantisation=Quantisation.ROUND,
+    trained_on="nothing: no parameters",
+    trained_on_source="derain-bench",
 )
 
 

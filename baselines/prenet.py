@@ -159,6 +159,7 @@ def spec(name: str) -> MethodSpec:
         quantisation=Quantisation.TRUNCATE,
         weights=weights_asset(name),
         trained_on=trained_on,
+        trained_on_source="csdwren/PReNet README (training data and logs/ folders)",
         citation=_CITATION,
         published={
             dataset: {"psnr@matlab-double": psnr, "ssim@matlab-double": ssim}

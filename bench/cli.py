@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
+EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -30,14 +31,40 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, help="cache root ($DERAIN_BENCH_CACHE, default ~/.cache/derain-bench)")
 
 
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    """What runs on what, and how: shared by `run` and `conformance`."""
+    parser.add_argument("--methods", type=_names, required=True, help="comma-separated, e.g. prenet.rain100h,identity")
+    parser.add_argument("--datasets", type=_names, default=(), help="comma-separated dataset names (default: demo)")
+    parser.add_argument("--dataset-dir", help="score your own folder (layout detected; with one --datasets, its card)")
+    parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; recorded)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights",
+        type=_weights_file,
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="your weights file for method NAME (without @protocol) instead of its declared weights",
+    )
+    parser.add_argument(
+        "--allow-incomplete", action="store_true", help="accept fewer pairs than a dataset card expects"
+    )
+
+
+def _add_output_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+    parser.add_argument("--out", type=Path, help=out_help)
+    parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Reproducible deraining benchmarks.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="derain and score: methods x datasets")
-    run.add_argument("--methods", type=_names, required=True, help="comma-separated, e.g. prenet.rain100h,identity")
-    run.add_argument("--datasets", type=_names, default=(), help="comma-separated dataset names (default: demo)")
-    run.add_argument("--dataset-dir", help="score your own folder (layout detected; with one --datasets, its card)")
+    _add_selection_options(run)
     run.add_argument(
         "--no-ground-truth",
         action="store_true",
@@ -52,28 +79,40 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop a metric whose backend files are missing (recorded in the results) instead of stopping",
     )
-    run.add_argument("--limit", type=int, help="score only the first N images of each dataset")
-    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
-    run.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; recorded)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument(
-        "--weights",
-        type=_weights_file,
-        action="append",
-        default=[],
-        metavar="NAME=PATH",
-        help="your weights file for method NAME (without @protocol) instead of its declared weights",
-    )
-    run.add_argument("--allow-incomplete", action="store_true", help="accept fewer pairs than a dataset card expects")
     run.add_argument("--profile", action="store_true", help="also measure params, FLOPs, latency and peak memory")
     run.add_argument("--profile-runs", type=int, default=20, help="timed forward passes per profile (default 20)")
     run.add_argument("--profile-warmup", type=int, default=3, help="untimed passes before them (default 3)")
     run.add_argument("--profile-amp", choices=("bf16", "fp16"), help="autocast the profiled passes (GPU)")
     run.add_argument("--profile-channels-last", action="store_true", help="channels-last memory format (GPU)")
-    run.add_argument("--out", type=Path, help="results folder (default: results/<time>-<config hash>)")
-    run.add_argument("--overwrite", action="store_true", help="replace results already in --out")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_output_options(run, "results folder (default: results/<time>-<config hash>)")
     _add_store_options(run)
+
+    conformance = commands.add_parser(
+        "conformance",
+        help="score the outputs with the official MATLAB scripts in GNU Octave and compare, image by image",
+        description="Run the methods, save every output exactly as scored, score those files with the official "
+        "MATLAB scripts in GNU Octave (apt-get install octave octave-image) and report, per script and metric, "
+        "the largest |ours - official| and its image. Exit 0 when all are within tolerance "
+        "(PSNR 1e-6 dB, SSIM 1e-7), 1 when not, 2 on bad input.",
+    )
+    _add_selection_options(conformance)
+    conformance.add_argument(
+        "--protocols",
+        type=_names,
+        default=("matlab-double", "matlab-uint8"),
+        help="protocols that have official scripts (default matlab-double,matlab-uint8)",
+    )
+    conformance.add_argument(
+        "--scripts",
+        type=_names,
+        default=(),
+        help="prenet,brn,rcdnet,drsformer (matlab-double), restormer,mprnet (matlab-uint8), or 'all' "
+        "(default: prenet and restormer)",
+    )
+    _add_output_options(
+        conformance, "folder for outputs, Octave files and conformance.json (default: results/<time>-conformance)"
+    )
+    _add_store_options(conformance)
 
     fetch = commands.add_parser("fetch", help="download and verify weights and datasets ahead of a run")
     fetch.add_argument("--methods", type=_names, default=())
@@ -98,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return _train(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return {"run": _run, "fetch": _fetch, "ls": _ls}[args.command](args)
+        return {"run": _run, "conformance": _conformance, "fetch": _fetch, "ls": _ls}[args.command](args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
@@ -137,30 +176,62 @@ def _run(args: argparse.Namespace) -> int:
             amp=args.profile_amp,
             channels_last=args.profile_channels_last,
         )
-    config = runner.RunConfig(
-        methods=args.methods,
-        datasets=args.datasets,
-        dataset_dir=args.dataset_dir,
+    config = _run_config(
+        args,
         ground_truth=not args.no_ground_truth,
         metrics=args.metrics,
         protocols=protocols,
         skip_unavailable_metrics=args.skip_unavailable_metrics,
-        limit=args.limit,
-        device=args.device,
-        threads=args.threads,
-        seed=args.seed,
-        allow_incomplete=args.allow_incomplete,
-        weights=tuple(args.weights),
         profile=profile,
     )
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = args.out or Path("results") / f"{stamp}-{config.digest()[:8]}"
+    out = args.out or Path("results") / f"{_stamp()}-{config.digest()[:8]}"
     results.ensure_writable(out, args.overwrite)
     document = runner.run(config, _store(args), progress=not args.no_progress, log=_log)
     results.write_results(out, document)
     print(_format_summary(document))
     print(f"results: {out}/{results.RESULTS_FILE}")
     return 0
+
+
+def _run_config(args: argparse.Namespace, **settings):
+    """The RunConfig of the shared selection options plus the command's own `settings`."""
+    from bench import runner
+
+    return runner.RunConfig(
+        methods=args.methods,
+        datasets=args.datasets,
+        dataset_dir=args.dataset_dir,
+        limit=args.limit,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+        allow_incomplete=args.allow_incomplete,
+        weights=tuple(args.weights),
+        **settings,
+    )
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def _conformance(args: argparse.Namespace) -> int:
+    from bench.conformance.check import REPORT_FILE, check, format_report
+
+    config = _run_config(args, metrics=("psnr", "ssim"), protocols=args.protocols)
+    out = args.out or Path("results") / f"{_stamp()}-conformance"
+    report = check(
+        config,
+        _store(args),
+        out,
+        scripts=args.scripts,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        log=_log,
+    )
+    print(format_report(report))
+    print(f"report: {out}/{REPORT_FILE}")
+    return 0 if report["passed"] else EXIT_CHECK_FAILED
 
 
 def _log(message: str) -> None:
@@ -178,6 +249,21 @@ def _format_summary(document: dict) -> str:
         if run["published"]:
             published = ", ".join(f"{k} {v}" for k, v in run["published"].items())
             lines.append(f"published for {run['method']} on {run['dataset']}: {published}")
+        if run["published_withheld"]:
+            lines.append(
+                f"published numbers of {run['method']} on {run['dataset']} not shown: {run['published_withheld']}"
+            )
+        if run["training_overlap"]:
+            lines.append(
+                f"warning: {run['method']} on {run['dataset']} scores training images: {run['training_overlap']}"
+            )
+        for column, found in run["non_finite"].items():
+            effect = "the mean is over the others" if found["rule"] == "omit" else "so the mean is not finite either"
+            images = ", ".join(found["images"][:3]) + (", ..." if found["count"] > 3 else "")
+            lines.append(
+                f"note: {column} of {run['method']} on {run['dataset']} is not finite on {found['count']} "
+                f"image(s) ({images}); {effect}"
+            )
         if run["limited_to"]:
             lines.append(f"note: {run['method']} on {run['dataset']} scored the first {run['n']} images only (--limit)")
     for column, reason in document["metrics_skipped"].items():

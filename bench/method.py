@@ -34,7 +34,7 @@ class Quantisation(StrEnum):
     TRUNCATE = "truncate"  # uint8(255 * clamp(y, 0, 1)) in float32, as PReNet's official test script
     ROUND = "round"  # round half up of 255 * clamp(y, 0, 1)
     # uint8((clamp(y, -1, 1) + 1) * 127.5) in float32 for output in [-1, 1], as MSDR-Net's official training
-    # script saves and scores its predictions (B201cv/MSDR-Net, docs/msdr-net.md). Bit for bit TRUNCATE of
+    # script saves and scores its predictions (B201cv/MSDR-Net, its Keras training script). Bit for bit TRUNCATE of
     # (y + 1) / 2 (halving is exact), but not y * 127.5 + 127.5, which rounds up a grey level at some values
     TRUNCATE_SIGNED = "truncate-signed"
 
@@ -47,7 +47,10 @@ class MethodSpec:
     summary: str
     quantisation: Quantisation
     weights: Asset | None = None
-    trained_on: str | None = None
+    trained_on: str | None = None  # what the weights were trained on, in words, with `trained_on_source`
+    trained_on_source: str = ""
+    # dataset name -> why evaluating these weights on it scores training images (see bench.overlap)
+    training_overlaps: Mapping[str, str] = field(default_factory=dict)
     input_range: str = "RGB float32 in [0, 1]"
     size_policy: str = "any size, no padding"
     # for a method with inference protocols (the `name@protocol` suffix): the one used; `size_policy` says what it does

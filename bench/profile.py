@@ -3,7 +3,7 @@
     profile = profile_method(method, [(321, 481)])     # sizes are (height, width), most important first
     summary_columns(profile)  # {"params": ..., "gflops@3x256x256": ..., "latency_ms_median": ..., ...}
 
-FLOPs are counted at the 3x256x256 reference size (the literature's, see ../shared/docs/baselines.md) and at
+FLOPs are counted at the 3x256x256 reference size (the size deraining papers report FLOPs at) and at
 each given size; latency and peak memory cost real forward passes, so they are measured at `sizes[0]` only.
 Every measurement is independent: one that fails is recorded as `None` beside a `*_error` string, never
 raised and never allowed to stop the others. Units are in the key names (`gflops`, `latency_ms_*`,

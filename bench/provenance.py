@@ -40,18 +40,22 @@ def resolve_device(requested: str) -> torch.device:
     return device
 
 
-def git_state() -> dict:
-    """Commit and dirty flag of the checkout the code runs from (None outside a git checkout)."""
+def git_state(repo: Path = _REPO) -> dict:
+    """Commit and dirty flag of the checkout the code runs from (None outside a git checkout).
+
+    Dirty means any change git would show: modified or staged files, and new files it does not ignore (a
+    run that imports an uncommitted module is not the commit's code).
+    """
 
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", "-C", str(_REPO), *args], capture_output=True, text=True, timeout=10)
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    status = git("status", "--porcelain", "--untracked-files=normal") if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from bench.errors import BenchError
 
-SCHEMA = "derain-bench/results/v1"
+# v2: protocols carry a version and the MATLAB SSIM file they follow; matlab-double v2 downsamples as ssim.m
+SCHEMA = "derain-bench/results/v2"
+_SCHEMA_V1 = "derain-bench/results/v1"
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.csv"
 PER_IMAGE_FILE = "per_image.csv"
@@ -35,20 +37,52 @@ class RunResult:
     limited_to: int | None = None  # --limit: the means are over a prefix of the set
     profile: dict | None = None  # bench.profile.profile_method output (--profile)
     profile_summary: dict = field(default_factory=dict)  # its summary.csv columns (params, gflops@..., ...)
+    non_finite_rules: dict[str, str] = field(default_factory=dict)  # column -> "propagate" | "omit" (default propagate)
+    training_overlap: str | None = None  # why the weights were trained on these images (bench.overlap), if so
 
     @property
     def n(self) -> int:
         return len(self.rows)
 
     def means(self) -> dict[str, float]:
-        """Per-image values, then the mean (never a pooled MSE)."""
-        return {c: math.fsum(row[c] for row in self.rows) / self.n for c in self.columns if self.n}
+        """Per-image values, then the mean (never a pooled MSE), non-finite scores treated by each column's rule."""
+        means = {}
+        for column in self.columns if self.n else ():
+            values = [row[column] for row in self.rows]
+            if self.non_finite_rules.get(column, "propagate") == "omit":
+                values = [v for v in values if math.isfinite(v)]
+            means[column] = math.fsum(values) / len(values) if values else math.nan
+        return means
+
+    def non_finite(self) -> dict[str, dict]:
+        """Column -> how many images scored a non-finite value, which ones, and the rule the mean followed."""
+        found = {}
+        for column in self.columns:
+            images = [row["image"] for row in self.rows if not math.isfinite(row[column])]
+            if images:
+                rule = self.non_finite_rules.get(column, "propagate")
+                found[column] = {"count": len(images), "images": images, "rule": rule}
+        return found
+
+    def _declared_published(self) -> dict[str, float]:
+        return dict(self.method.get("published", {}).get(self.dataset["name"], {}))
+
+    def published_withheld(self) -> str | None:
+        """Why the published scores of these weights on this dataset are not comparable with this run, if so."""
+        if not self._declared_published():
+            return None
+        if (self.method.get("loaded_weights") or {}).get("source") == "user":
+            return "your weights replaced the published ones"
+        total = self.dataset.get("n")
+        if self.limited_to is not None:
+            return f"--limit {self.limited_to}: the means are over the first {self.n} of {total} images"
+        if not self.dataset.get("complete", True):
+            return f"incomplete copy of the set: {total} of {self.dataset.get('expected')} images"
+        return None
 
     def _published(self) -> dict[str, float]:
-        """The published scores of these weights on this dataset; none when the user replaced the weights."""
-        if (self.method.get("loaded_weights") or {}).get("source") == "user":
-            return {}
-        return dict(self.method.get("published", {}).get(self.dataset["name"], {}))
+        """The published scores of these weights on this dataset, when this run is comparable with them."""
+        return {} if self.published_withheld() else self._declared_published()
 
     def to_dict(self) -> dict:
         return {
@@ -57,7 +91,10 @@ class RunResult:
             "n": self.n,
             "limited_to": self.limited_to,
             "means": self.means(),
+            "non_finite": self.non_finite(),
+            "training_overlap": self.training_overlap,
             "published": self._published(),
+            "published_withheld": self.published_withheld(),
             "timing": self.timing,
             "profile": self.profile,
             "profile_summary": self.profile_summary,
@@ -79,7 +116,7 @@ def write_results(out: Path, document: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
-        _write_json(staging / RESULTS_FILE, document)
+        write_json(staging / RESULTS_FILE, document)
         _write_csv(staging / SUMMARY_FILE, *summary_table(document))
         _write_csv(staging / PER_IMAGE_FILE, *_per_image_table(document))
         for name in (SUMMARY_FILE, PER_IMAGE_FILE, RESULTS_FILE):  # results.json last: it marks completion
@@ -130,7 +167,8 @@ def _finite_or_text(value):
     return value
 
 
-def _write_json(path: Path, document: dict) -> None:
+def write_json(path: Path, document: dict) -> None:
+    """`document` as JSON (non-finite numbers as strings), flushed to disk."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(_finite_or_text(document), f, indent=1, allow_nan=False)
         f.write("\n")
@@ -154,6 +192,12 @@ def load_results(path: Path) -> dict:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise BenchError(f"cannot read results from {file}: {exc}") from exc
-    if document.get("schema") != SCHEMA:
-        raise BenchError(f"{file} has schema {document.get('schema')!r}; this version reads {SCHEMA!r}")
+    schema = document.get("schema")
+    if schema == _SCHEMA_V1:
+        raise BenchError(
+            f"{file} has schema {schema!r}, made before matlab-double version 2 (the 2009 ssim.m downsampling): "
+            "its numbers are incomparable with this version's; run it again"
+        )
+    if schema != SCHEMA:
+        raise BenchError(f"{file} has schema {schema!r}; this version reads {SCHEMA!r}")
     return document

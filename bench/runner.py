@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -21,6 +22,7 @@ from bench.assets import Store
 from bench.errors import BenchError
 from bench.method import DerainMethod
 from bench.metrics import PROTOCOLS, Scorer, make_scorer
+from bench.overlap import training_overlap
 from bench.registry import build_method, parse_method_name
 from bench.results import SCHEMA, RunResult
 
@@ -92,8 +94,22 @@ def open_datasets(config: RunConfig, store: Store) -> list[data.Dataset]:
     return [data.open_dataset(name, store, allow_incomplete=config.allow_incomplete) for name in names]
 
 
-def run(config: RunConfig, store: Store, *, progress: bool = True, log: Callable[[str], None] = print) -> dict:
-    """Run every method on every dataset and return the results document (see `bench.results`)."""
+# (method name, dataset name, the sample, its derained uint8 RGB image exactly as scored) -> None
+OutputSink = Callable[[str, str, data.Sample, np.ndarray], None]
+
+
+def run(
+    config: RunConfig,
+    store: Store,
+    *,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    on_output: OutputSink | None = None,
+) -> dict:
+    """Run every method on every dataset and return the results document (see `bench.results`).
+
+    `on_output`, when given, receives every derained image as it is scored (to save it, for instance).
+    """
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
     if config.threads is not None:
@@ -116,7 +132,9 @@ def run(config: RunConfig, store: Store, *, progress: bool = True, log: Callable
         for dataset in datasets:
             provenance.seed_everything(config.seed)  # each cell is independent of the order of the others
             log(f"{method.spec.name} on {dataset.name} ({device.type})")
-            result = _run_one(method, dataset, scorer, config.limit, progress)
+            result = _run_one(method, dataset, scorer, config.limit, progress, on_output)
+            if result.training_overlap:
+                log(f"warning: {method.spec.name} on {dataset.name}: {result.training_overlap}")
             if config.profile is not None:
                 log(f"profiling {method.spec.name} at {dataset.name}'s image size")
                 _profile(method, result, config.profile, config.seed)
@@ -152,7 +170,12 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _run_one(
-    method: DerainMethod, dataset: data.Dataset, scorer: Scorer, limit: int | None, progress: bool
+    method: DerainMethod,
+    dataset: data.Dataset,
+    scorer: Scorer,
+    limit: int | None,
+    progress: bool,
+    on_output: OutputSink | None,
 ) -> RunResult:
     samples = dataset.samples[:limit] if limit else dataset.samples
     checksums = dataset.file_checksums()
@@ -162,7 +185,9 @@ def _run_one(
         dataset=dataset.describe(),
         columns=scorer.columns if has_ground_truth else scorer.no_reference_columns,
         limited_to=limit if limit and limit < len(dataset.samples) else None,
+        non_finite_rules=scorer.non_finite_rules,
     )
+    result.training_overlap = training_overlap(result.method, result.dataset)
     forward_s = load_s = score_s = 0.0
     started = time.perf_counter()
     bar = tqdm(samples, desc=f"{method.spec.name} / {dataset.name}", unit="img", disable=not progress, leave=False)
@@ -180,6 +205,8 @@ def _run_one(
         t3 = time.perf_counter()
         scores = scorer(derained, clean)
         t4 = time.perf_counter()
+        if on_output is not None:
+            on_output(method.spec.name, dataset.name, sample, derained)
         forward_s += t2 - t1
         load_s += (t1 - t0) + (t3 - t2)
         score_s += t4 - t3

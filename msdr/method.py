@@ -210,6 +210,9 @@ class Variant:
     paper_network_only: bool  # accept only checkpoints of PAPER_CONFIG, so a variant never passes as MSDR-Net
     checkpoint: str | None = None  # file under CHECKPOINT_DIR; None: no weights ship with the code
     sha256: str = ""  # of the checkpoint file
+    trained_on: str = "your weights: their checkpoint records the training sets (checked at evaluation)"
+    trained_on_source: str = "the checkpoint's training record"
+    training_overlaps: tuple[tuple[str, str], ...] = ()  # (dataset, why) beyond the checkpoint's own record
 
 
 _VARIANTS = (
@@ -228,6 +231,15 @@ _VARIANTS = (
         paper_network_only=False,
         checkpoint="msdr-s.pt",
         sha256=MSDR_S_SHA256,
+        trained_on="the 100 mirrored Rain100H *test* pairs' clean images, with light synthetic rain",
+        trained_on_source="README, 'The committed msdr-s checkpoint' (the command that trained it)",
+        training_overlaps=(
+            ("rain100l", "Rain100L's test images share their backgrounds with Rain100H's, on which msdr-s trained"),
+            (
+                "rain100l-sample10",
+                "these Rain100L test images share backgrounds with Rain100H's, msdr-s's training set",
+            ),
+        ),
     ),
 )
 VARIANTS = {variant.name: variant for variant in _VARIANTS}
@@ -244,6 +256,9 @@ def spec(variant: Variant, inference: str) -> MethodSpec:
         size_policy=protocol.size_policy,
         inference=inference,
         citation=_CITATION,
+        trained_on=variant.trained_on,
+        trained_on_source=variant.trained_on_source,
+        training_overlaps=dict(variant.training_overlaps),
     )
 
 

@@ -5,8 +5,8 @@
     python -m msdr.train --resume runs/msdr-s/checkpoint.pt --steps 40000     # continues exactly
     torchrun --nproc_per_node 4 -m msdr.train ...                              # DDP, one sample per process
 
-The recipe (docs/msdr-net.md) is the default: six-output L1 (`msdr.loss`), Adam lr 5e-5 beta1 0.5 with Keras's
-epsilon (`msdr.optim`), batch 1, images resized to S x S, BGR in [-1, 1], a seeded shuffle per epoch, no
+The official Keras script's recipe is the default: six-output L1 (`msdr.loss`), Adam lr 5e-5 beta1 0.5 with
+Keras's epsilon (`msdr.optim`), batch 1, images resized to S x S, BGR in [-1, 1], a seeded shuffle per epoch, no
 augmentation, BatchNorm in training mode. Before training, the clean training images are compared with those
 of every evaluation set (`msdr.leakage`); overlaps stop the run unless --allow-overlap.
 

@@ -33,7 +33,7 @@ RESUMABLE_FIELDS = frozenset(
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Defaults are the official recipe for the full MSDR-Net (docs/msdr-net.md, "Training recipe")."""
+    """Defaults are the official recipe for the full MSDR-Net (B201cv/MSDR-Net's Keras script; README, "MSDR-Net")."""
 
     train_datasets: tuple[str, ...] = ()
     train_dirs: tuple[str, ...] = ()

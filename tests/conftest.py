@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from anchors import missing_anchor
 
 from bench.assets import ENV_MIRROR, Store
 
@@ -20,7 +21,7 @@ def _mirror_root() -> Path | None:
 def mirror() -> Path:
     root = _mirror_root()
     if root is None:
-        pytest.skip(f"data mirror not found (set {ENV_MIRROR} or place it at ../shared/data)")
+        missing_anchor(f"data mirror not found (set {ENV_MIRROR} or place it at ../shared/data)")
     return root
 
 
@@ -34,3 +35,11 @@ def mirror_store(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Stor
 def offline_store(tmp_path: Path) -> Store:
     """An empty cache, no mirror, no network."""
     return Store(cache=tmp_path / "cache", offline=True)
+
+
+@pytest.fixture
+def mirrored_env(mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of a user working offline from the mirror, with an empty cache of their own."""
+    monkeypatch.setenv(ENV_MIRROR, str(mirror))
+    monkeypatch.setenv("DERAIN_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DERAIN_BENCH_OFFLINE", "1")

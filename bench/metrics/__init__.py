@@ -5,7 +5,7 @@
     scorer(pred, None)    # no ground truth: the no-reference columns only ({"niqe@pyiqa": ...})
 
 A protocol name fixes everything that moves the PSNR/SSIM numbers (colour conversion, rounding, PSNR peak,
-SSIM window); see PROTOCOLS and ../shared/docs/protocols.md. LPIPS and NIQE ignore protocols; their column
+SSIM window); see PROTOCOLS and the README's protocol table. LPIPS and NIQE ignore protocols; their column
 names the implementation, and their backends (lpips, pyiqa) and model files are loaded by make_scorer only.
 Importing this package needs only NumPy and SciPy.
 """

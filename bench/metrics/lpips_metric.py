@@ -36,6 +36,7 @@ class LpipsMetric:
 
     column = COLUMN
     needs_reference = True
+    non_finite_rule = "propagate"  # LPIPS is finite for every pair of images: a NaN is a fault, kept visible
 
     def __init__(self, device: torch.device) -> None:
         lpips = import_backend(COLUMN, "lpips", "lpips==0.1.4")

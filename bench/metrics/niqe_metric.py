@@ -16,7 +16,7 @@ crop_border=0), from a float32 RGB tensor in [0, 1] (uint8 / 255):
 - 18 AGGD features per 96x96 patch, and again per 48x48 patch after a MATLAB-style antialiased bicubic
   imresize by 1/2 (computed in float32); the MVG of the 36-feature patches (NaN-free patches only);
 - NIQE = sqrt((mu_p - mu) pinv((S_p + S) / 2) (mu_p - mu)') against the pristine model.
-pyiqa documents differences of up to ~5% from the MATLAB release (see ../shared/docs/protocols.md).
+pyiqa documents differences of up to ~5% from the MATLAB release (IQA-PyTorch's docs/ResultsCalibra.md).
 """
 
 import math
@@ -40,6 +40,7 @@ class NiqeMetric:
 
     column = COLUMN
     needs_reference = False
+    non_finite_rule = "omit"  # NIQE is undefined (NaN) on a flat image: left out of the mean, counted and named
 
     def __init__(self, device: torch.device) -> None:
         pyiqa = import_backend(COLUMN, "pyiqa", "pyiqa==0.1.16")

@@ -31,6 +31,7 @@ class PerceptualMetric(Protocol):
 
     column: str
     needs_reference: bool
+    non_finite_rule: str  # how a set's mean treats a non-finite image score: see bench.metrics.scorer
 
     def __init__(self, device: "torch.device") -> None: ...
 

@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     import torch
 
 METRICS: tuple[str, ...] = ("psnr", "ssim")  # scored under every protocol; also the default set
+
+# How a set's mean treats an image whose score is not finite, per column (recorded with the results):
+#   propagate: the mean of all images, as the protocol's script computes it, so one inf (the PSNR of an image
+#              identical to its ground truth, as MATLAB's psnr gives) makes the mean inf; the images are counted
+#   omit:      the mean of the finite scores; the others are counted and named
+NON_FINITE_RULES = {
+    "propagate": "mean over every image, as the protocol's script computes it; a non-finite score makes the mean "
+    "non-finite (MATLAB's mean of a vector holding Inf is Inf); the images are counted and named",
+    "omit": "mean over the images with a finite score; the others are counted and named",
+}
 ALL_METRICS: tuple[str, ...] = (*METRICS, *PERCEPTUAL_METRICS)
 DEFAULT_PROTOCOLS: tuple[str, ...] = ("matlab-double",)
 
@@ -50,6 +60,12 @@ class Scorer:
         ]
 
     @property
+    def non_finite_rules(self) -> dict[str, str]:
+        """Column -> its rule in NON_FINITE_RULES: PSNR/SSIM propagate as their scripts do; backends say theirs."""
+        rules = {f"{m}@{p.name}": "propagate" for p in self.protocols for m in self.protocol_metrics}
+        return rules | {metric.column: metric.non_finite_rule for metric in self.perceptual}
+
+    @property
     def reference_columns(self) -> list[str]:
         """The columns that need a ground-truth image."""
         return [c for c in self.columns if c not in self.no_reference_columns]
@@ -74,6 +90,8 @@ class Scorer:
             for m in self.protocol_metrics
         }
         description.update((metric.column, metric.describe()) for metric in self.perceptual)
+        for column, rule in self.non_finite_rules.items():
+            description[column]["non_finite_rule"] = {"rule": rule, "means": NON_FINITE_RULES[rule]}
         return description
 
     def __call__(self, pred: np.ndarray, target: np.ndarray | None = None) -> dict[str, float]:
@@ -119,6 +137,8 @@ def make_scorer(
         [m for m in metric_names if m in PERCEPTUAL_METRICS], device, skip_unavailable
     )
     used_protocols = tuple(PROTOCOLS[p] for p in protocol_names) if protocol_metrics else ()
+    for protocol in used_protocols:
+        COMPUTATIONS[protocol.name].prepare()
     return Scorer(protocol_metrics, used_protocols, perceptual, skipped)
 
 

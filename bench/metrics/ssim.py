@@ -1,10 +1,16 @@
-"""SSIM exactly as Zhou Wang's MATLAB `ssim_index.m` (2003), in float64 with separable filtering.
+"""SSIM exactly as Zhou Wang's two MATLAB files compute it, in float64 with separable filtering.
 
-Window `fspecial('gaussian', 11, 1.5)` normalised, K1 = 0.01, K2 = 0.03, L = 255, every local statistic
-by `filter2(window, x, 'valid')` (so the map is 10 pixels smaller in each dimension), result = mean of the
-map, no downsampling. The 2-D Gaussian is the outer product of a 1-D one, so two 1-D correlations equal
-MATLAB's 2-D `filter2` up to float rounding.
+`wang_ssim` is `ssim_index.m` (2003, "SSIM Index, Version 1.0"): window `fspecial('gaussian', 11, 1.5)`
+normalised, K1 = 0.01, K2 = 0.03, L = 255, every local statistic by `filter2(window, x, 'valid')` (so the
+map is 10 pixels smaller in each dimension), result = mean of the map. The 2-D Gaussian is the outer product
+of a 1-D one, so two 1-D correlations equal MATLAB's 2-D `filter2` up to float rounding.
+
+`wang_ssim_downsampled` is `ssim.m` (2009, "SSIM Index with automatic downsampling, Version 1.0", the file
+of PReNet's `statistic/`, BRN's `statistics/`, RCDNet and DRSformer): the same SSIM after averaging f x f
+blocks and keeping every f-th pixel, f = max(1, round(min(M, N) / 256)).
 """
+
+import math
 
 import numpy as np
 from scipy import ndimage
@@ -75,3 +81,39 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def wang_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM (`mssim` of ssim_index) of two H x W images with values on the 0..255 scale."""
     return float(np.mean(ssim_map(a, b)))
+
+
+def downsampling_factor(height: int, width: int) -> int:
+    """ssim.m's `f = max(1, round(min(M, N) / 256))`, with MATLAB's `round` (half away from zero).
+
+    1 below a short side of 384 pixels, 2 from 384 to 639, 3 from 640 (640 / 256 = 2.5 rounds up) ...
+    """
+    return max(1, math.floor(min(height, width) / 256 + 0.5))
+
+
+def block_average_downsample(image: np.ndarray, f: int) -> np.ndarray:
+    """ssim.m's `img = imfilter(img, ones(f,f)/f^2, 'symmetric', 'same'); img = img(1:f:end, 1:f:end)`.
+
+    imfilter correlates with the kernel centred at floor((f + 1) / 2) (1-based), so output pixel i averages
+    input rows i - c + 1 .. i - c + f with c that centre, the image mirrored at its edges ('symmetric' repeats
+    the edge pixel). Only every f-th output survives, and those windows tile the padded image without
+    overlap, so each kept pixel is the mean of one f x f block of the padded image.
+    """
+    if f == 1:
+        return image
+    before = (f + 1) // 2 - 1
+    after = f - 1 - before
+    padded = np.pad(image, ((before, after), (before, after)), mode="symmetric")
+    rows, cols = -(-image.shape[0] // f), -(-image.shape[1] // f)  # ceil: 1:f:end keeps this many
+    blocks = padded[: rows * f, : cols * f].reshape(rows, f, cols, f)
+    return blocks.sum(axis=(1, 3)) / (f * f)
+
+
+def wang_ssim_downsampled(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of Wang's `ssim.m` (2009, automatic downsampling) on two H x W images on the 0..255 scale."""
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"SSIM compares two H x W images of one shape; got {a.shape} and {b.shape}")
+    f = downsampling_factor(*a.shape)
+    a = block_average_downsample(np.asarray(a, dtype=np.float64), f)
+    b = block_average_downsample(np.asarray(b, dtype=np.float64), f)
+    return wang_ssim(a, b)

@@ -9,6 +9,9 @@ import numpy as np
 _MATLAB_Y_ROW = (65.481, 128.553, 24.966)
 _MATLAB_Y_OFFSET = 16.0
 
+# BasicSR's bgr2ycbcr(y_only=True) row, in its B, G, R order.
+_BASICSR_Y_ROW_BGR = (24.966, 128.553, 65.481)
+
 # OpenCV's RGB2YCrCb_i: Y = (4899 R + 9617 G + 1868 B + 2^13) >> 14, i.e. 0.299/0.587/0.114
 # in 14-bit fixed point.
 _OPENCV_Y_COEFFS = (4899, 9617, 1868)
@@ -47,6 +50,20 @@ def matlab_y_uint8(rgb: np.ndarray) -> np.ndarray:
     r, g, b = _float_planes(rgb)
     y = _matlab_luma_row(r, g, b, offset=_MATLAB_Y_OFFSET)
     return np.floor(y + 0.5).astype(np.uint8)
+
+
+def basicsr_y(rgb: np.ndarray) -> np.ndarray:
+    """Y of BasicSR's `to_y_channel(bgr)` (basicsr/metrics/metric_util.py, 1.4.2): float, never rounded.
+
+    Step by step as BasicSR does it: `img.astype(float32) / 255`; `np.dot(img, [24.966, 128.553, 65.481])
+    + 16` (float32 values promoted to float64, summed over B, G, R in that order); `/ 255` and cast to
+    float32; then `* 255` in float32. Returned as float64, as calculate_psnr / calculate_ssim cast it.
+    """
+    unit = rgb.astype(np.float32) / np.float32(255)
+    r, g, b = (unit[..., c].astype(np.float64) for c in range(3))
+    c_b, c_g, c_r = _BASICSR_Y_ROW_BGR
+    y = (b * c_b + g * c_g + r * c_r + 16.0) / 255.0
+    return (y.astype(np.float32) * np.float32(255)).astype(np.float64)
 
 
 def opencv_y(rgb: np.ndarray) -> np.ndarray:

@@ -207,7 +207,8 @@ def scorer(torch_home: Path):
 
 @pytest.fixture(scope="module")
 def pyiqa_lpips(torch_home: Path):
-    pyiqa = pytest.importorskip("pyiqa")
+    import pyiqa
+
     heads = torch_home / "hub" / "pyiqa" / "LPIPS_v0.1_alex-df73285e.pth"
     return pyiqa.create_metric("lpips", device=torch.device("cpu"), pretrained_model_path=str(heads))
 
@@ -280,3 +281,18 @@ def test_golden_values(scorer, pairs):
         assert scorer(rainy, clean)[LPIPS] == pytest.approx(lpips_rainy, abs=LPIPS_TOL), n
         assert scorer(rainy, None)[NIQE] == pytest.approx(niqe_rainy, rel=NIQE_REL_TOL), n
         assert scorer(clean, None)[NIQE] == pytest.approx(niqe_clean, rel=NIQE_REL_TOL), n
+
+
+def test_niqe_of_a_flat_image_is_nan_and_is_left_out_of_the_mean(scorer):
+    """pyiqa's NIQE is undefined on a flat image; the column's rule `omit` keeps it out of a set's mean."""
+    from bench.results import RunResult
+
+    flat = np.full((96, 128, 3), 128, dtype=np.uint8)
+    textured = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    rows = [{"image": "flat", **scorer(flat, flat)}, {"image": "textured", **scorer(textured, flat)}]
+    assert math.isnan(rows[0]["niqe@pyiqa"]) and math.isfinite(rows[1]["niqe@pyiqa"])
+    result = RunResult(
+        method={}, dataset={}, columns=scorer.columns, rows=rows, non_finite_rules=scorer.non_finite_rules
+    )
+    assert result.means()["niqe@pyiqa"] == rows[1]["niqe@pyiqa"]
+    assert result.non_finite()["niqe@pyiqa"] == {"count": 1, "images": ["flat"], "rule": "omit"}

@@ -62,10 +62,14 @@ def test_identity_on_a_folder_writes_complete_consistent_results(cache, tmp_path
     assert "psnr@matlab-double" in printed and str(out) in printed
 
     document = json.loads((out / "results.json").read_text())
-    assert document["schema"] == "derain-bench/results/v1"
+    assert document["schema"] == "derain-bench/results/v2"
     assert len(document["config_hash"]) == 16
     assert {"git", "packages", "device", "python"} <= set(document["environment"])
     assert set(document["protocols"]) == {"matlab-double"}
+    # version 2: the 2009 ssim.m with automatic downsampling, named in the column's definition
+    assert document["protocols"]["matlab-double"]["version"] == 2
+    ssim_definition = document["metrics"]["ssim@matlab-double"]["definition"]
+    assert ssim_definition["protocol_version"] == 2 and "ssim.m (Zhou Wang 2009" in ssim_definition["ssim_file"]
     (run,) = document["runs"]
     assert run["n"] == 2 and len(run["rows"]) == 2
     assert len(run["dataset_info"]["fingerprint"]) == 64
@@ -271,3 +275,12 @@ def test_profile_adds_complexity_columns(cache, tmp_path, capsys):
     assert row[header.index("params")] == "0"  # identity has no parameters
     (run,) = json.loads((out / "results.json").read_text())["runs"]
     assert run["profile"]["latency"]["n"] == 2
+
+
+def test_results_of_schema_v1_are_refused_as_incomparable(tmp_path):
+    from bench.errors import BenchError
+    from bench.results import load_results
+
+    (tmp_path / "results.json").write_text(json.dumps({"schema": "derain-bench/results/v1", "runs": []}))
+    with pytest.raises(BenchError, match=r"before matlab-double version 2 .* incomparable"):
+        load_results(tmp_path)

@@ -42,3 +42,24 @@ def test_to_input_is_nchw_float_in_unit_range():
 def test_forward_before_prepare_is_an_error():
     with pytest.raises(RuntimeError, match="prepare"):
         _method(Quantisation.ROUND).forward(torch.zeros(1, 3, 2, 2))
+
+
+def _float32_with_exact_half(level: int) -> np.float32 | None:
+    """A float32 y in [0, 1] whose float32 product 255 * y is exactly level + 0.5, if one exists."""
+    guess = np.float32((level + 0.5) / 255)
+    for candidate in (guess, np.nextafter(guess, np.float32(0)), np.nextafter(guess, np.float32(1))):
+        if np.float32(255) * candidate == np.float32(level + 0.5):
+            return candidate
+    return None
+
+
+def test_round_takes_an_exact_half_up_and_truncate_drops_it():
+    """Every grey level k whose k + 0.5 is hit exactly by a float32 output: ROUND gives k + 1 (half up, never
+    half to even), TRUNCATE gives k."""
+    ties = {k: v for k in range(255) if (v := _float32_with_exact_half(k)) is not None}
+    assert len(ties) > 100  # most levels have one: the check covers odd and even k alike
+    assert any(k % 2 == 0 for k in ties) and any(k % 2 == 1 for k in ties)
+    y = torch.tensor(list(ties.values()), dtype=torch.float32).view(1, 1, 1, -1).expand(1, 3, 1, -1)
+    levels = np.array(list(ties), dtype=np.int64)
+    assert np.array_equal(_method(Quantisation.ROUND).to_output(y)[0, :, 0], levels + 1)
+    assert np.array_equal(_method(Quantisation.TRUNCATE).to_output(y)[0, :, 0], levels)

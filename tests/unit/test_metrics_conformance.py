@@ -2,8 +2,10 @@
 
 The references are deliberately the slow, obvious versions: MATLAB's rgb2ycbcr luma from its formula
 (the uint8 one also checked against exact integer rounding on all 2^24 colours), Wang's ssim_index with
-a 2-D 11x11 window and a direct 'valid' correlation, PSNR from its definition, OpenCV itself for the
-OpenCV luma, and the MSDR-Net helpers re-implemented from their source. None of them calls bench.metrics.
+a 2-D 11x11 window and a direct 'valid' correlation, his 2009 ssim.m with imfilter's 'symmetric' padding and
+kernel centre written out, PSNR from its definition, OpenCV itself for the OpenCV luma, the MSDR-Net helpers
+re-implemented from their source, BasicSR's float luma step by step, and pyiqa itself for `pyiqa-default`.
+None of them calls bench.metrics.
 """
 
 import dataclasses
@@ -12,16 +14,15 @@ import math
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
-from numpy.lib.stride_tricks import sliding_window_view
+from matlab_reference import filter2_valid, ref_ssim_index, ref_ssim_m_2009, ref_window, ref_y_double
 from scipy import ndimage
 
 from bench.errors import UnknownNameError
 from bench.metrics import METRICS, PROTOCOLS, make_scorer
 from bench.metrics.ycbcr import matlab_y_double, matlab_y_uint8, opencv_y
-
-cv2 = pytest.importorskip("cv2")
 
 TOL = 1e-6  # PSNR in dB and SSIM: float64 evaluations of one formula in different orders agree far closer
 SHAPES = [(321, 481), (481, 321), (13, 17), (37, 64)]
@@ -29,12 +30,6 @@ ALL_PROTOCOLS = tuple(PROTOCOLS)
 
 
 # ---------------------------------------------------------------- independent references
-
-
-def ref_y_double(rgb):
-    """MATLAB rgb2ycbcr(im2double(x)), channel 1, from the documented formula."""
-    r, g, b = (rgb[..., c] / 255.0 for c in range(3))
-    return 16 / 255 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
 
 
 def matlab_uint8_luma_in_double(rgb):
@@ -70,30 +65,22 @@ def ref_opencv_y(rgb):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]
 
 
-def ref_window():
-    """MATLAB fspecial('gaussian', 11, 1.5): 2-D formula, eps cut, normalised."""
-    x, y = np.meshgrid(np.arange(-5, 6), np.arange(-5, 6))
-    h = np.exp(-(x * x + y * y) / (2 * 1.5**2))
-    h[h < np.finfo(float).eps * h.max()] = 0
-    return h / h.sum()
+def ref_basicsr_y(rgb):
+    """BasicSR 1.4.2 to_y_channel on the BGR image: float32 /255, dot with the B,G,R row (float64), +16,
+    /255 cast to float32, *255 in float32."""
+    bgr = rgb[..., ::-1].astype(np.float32) / 255.0
+    y = np.dot(bgr, [24.966, 128.553, 65.481]) + 16.0
+    y /= 255.0
+    return (y.astype(np.float32) * 255.0).astype(np.float64)
 
 
-def filter2_valid(window, img):
-    """MATLAB filter2(window, img, 'valid'): a direct 2-D correlation over every 11x11 neighbourhood."""
-    return np.einsum("ijkl,kl->ij", sliding_window_view(img, window.shape), window)
+def ref_pyiqa(name, pred, target):
+    """pyiqa.create_metric(name) with defaults on RGB float32 tensors in [0,1] (pyiqa's imread2tensor)."""
+    import pyiqa
+    import torchvision.transforms.functional as tf
 
-
-def ref_ssim_index(img1, img2):
-    """Wang's ssim_index.m with its defaults (K = [0.01 0.03], L = 255), written out as in the paper."""
-    img1, img2 = np.asarray(img1, float), np.asarray(img2, float)
-    w = ref_window()
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu1, mu2 = filter2_valid(w, img1), filter2_valid(w, img2)
-    sigma1_sq = filter2_valid(w, img1 * img1) - mu1**2
-    sigma2_sq = filter2_valid(w, img2 * img2) - mu2**2
-    sigma12 = filter2_valid(w, img1 * img2) - mu1 * mu2
-    ssim_map = ((2 * mu1 * mu2 + c1) * (2 * sigma12 + c2)) / ((mu1**2 + mu2**2 + c1) * (sigma1_sq + sigma2_sq + c2))
-    return ssim_map.mean()
+    metric = pyiqa.create_metric(name, device="cpu")
+    return float(metric(tf.to_tensor(pred)[None], tf.to_tensor(target)[None]))
 
 
 def ref_psnr(a, b, peak):
@@ -127,7 +114,7 @@ def reference_scores(protocol, pred, target):
     """(psnr, ssim) of `protocol`, from the references above only."""
     if protocol == "matlab-double":
         ya, yb = ref_y_double(pred), ref_y_double(target)
-        return ref_psnr(ya, yb, 1.0), ref_ssim_index(ya * 255, yb * 255)
+        return ref_psnr(ya, yb, 1.0), ref_ssim_m_2009(ya * 255, yb * 255)
     if protocol == "matlab-uint8":
         ya, yb = ref_y_uint8(pred), ref_y_uint8(target)
         return ref_psnr(ya, yb, 255.0), ref_ssim_index(ya, yb)
@@ -141,6 +128,11 @@ def reference_scores(protocol, pred, target):
     if protocol == "rgb":
         ssims = [ref_ssim_index(pred[..., c], target[..., c]) for c in range(3)]
         return ref_psnr(pred / 255.0, target / 255.0, 1.0), float(np.mean(ssims))
+    if protocol == "basicsr":
+        ya, yb = ref_basicsr_y(pred), ref_basicsr_y(target)
+        return ref_psnr(ya, yb, 255.0), ref_ssim_index(ya, yb)
+    if protocol == "pyiqa-default":
+        return ref_pyiqa("psnr", pred, target), ref_pyiqa("ssim", pred, target)
     raise AssertionError(protocol)
 
 
@@ -289,8 +281,10 @@ def test_msdr_psnr_of_a_uniform_error(error):
 def test_identical_images():
     image = image_pair((30, 40), seed=5)[1]
     scores = make_scorer(protocols=ALL_PROTOCOLS)(image, image.copy())
+    # MATLAB psnr and BasicSR: Inf; the MSDR script: 100; pyiqa: 10 log10(1 / 1e-8) through its eps
+    special = {"msdr-official": 100.0, "pyiqa-default": pytest.approx(80.0, abs=1e-4)}
     for protocol in ALL_PROTOCOLS:
-        want = 100.0 if protocol == "msdr-official" else math.inf  # MATLAB psnr: Inf; the MSDR script: 100
+        want = special.get(protocol, math.inf)
         assert scores[f"psnr@{protocol}"] == want
         assert scores[f"ssim@{protocol}"] == pytest.approx(1.0, abs=1e-12)
 
@@ -299,7 +293,15 @@ def test_identical_images():
 
 
 def test_protocol_table():
-    assert set(PROTOCOLS) == {"matlab-double", "matlab-uint8", "opencv-fullrange", "msdr-official", "rgb"}
+    assert set(PROTOCOLS) == {
+        "matlab-double",
+        "matlab-uint8",
+        "opencv-fullrange",
+        "msdr-official",
+        "rgb",
+        "basicsr",
+        "pyiqa-default",
+    }
     assert METRICS == ("psnr", "ssim")
     for name, protocol in PROTOCOLS.items():
         assert protocol.name == name
@@ -347,7 +349,10 @@ def test_describe_is_json_ready_and_complete():
 def test_unknown_protocol_suggests_close_names():
     with pytest.raises(UnknownNameError, match=r"Did you mean: matlab-double") as caught:
         make_scorer(protocols=("matlab-dubble",))
-    assert "Available: matlab-double, matlab-uint8, msdr-official, opencv-fullrange, rgb" in str(caught.value)
+    assert (
+        "Available: basicsr, matlab-double, matlab-uint8, msdr-official, opencv-fullrange, pyiqa-default, rgb"
+        in str(caught.value)
+    )
 
 
 def test_unknown_metric_suggests_close_names():

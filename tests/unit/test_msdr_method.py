@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -104,7 +105,6 @@ def test_blending_leaves_no_seams():
 
 
 def test_paper_protocol_resizes_to_the_network_size_and_back_as_cv2_does():
-    cv2 = pytest.importorskip("cv2")
     image = np.random.default_rng(0).random((23, 37, 3), dtype=np.float32)
     x = torch.from_numpy(image).permute(2, 0, 1)[None]
     y = paper_inference(_identity, x, TILE)

@@ -1,7 +1,8 @@
-"""MSDR-Net port: sizes, structure and Keras-equivalent details read from the official script (docs/msdr-net.md)."""
+"""MSDR-Net port: sizes, structure and Keras-equivalent details read from B201cv/MSDR-Net's Keras script."""
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -145,7 +146,6 @@ def test_paper_size_forward_on_cpu(paper_model):
 
 
 def test_outputs_combine_tanh_heads_with_cv2_bilinear_resized_inputs():
-    cv2 = pytest.importorskip("cv2")
     model = _small().eval()
     rain_bias, detail_bias = 0.3, -0.2
     with torch.no_grad():  # constant heads: rain_s = tanh(0.3), detail_s = tanh(-0.2) everywhere

@@ -3,6 +3,7 @@
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -44,7 +45,6 @@ def test_to_network_is_bgr_in_minus_one_one_and_from_network_truncates_back():
 
 
 def test_resize_uint8_matches_cv2_inter_linear_within_one_grey_level():
-    cv2 = pytest.importorskip("cv2")
     image = _image(321, 481)
     for size in (352, 128, 64):
         ours, theirs = resize_uint8(image, size), cv2.resize(image, (size, size))
@@ -55,7 +55,6 @@ def test_resize_uint8_matches_cv2_inter_linear_within_one_grey_level():
 
 
 def test_downscale_matches_cv2_on_normalised_images():
-    cv2 = pytest.importorskip("cv2")
     x = to_network(_image(64, 64))[None]
     for factor in (2, 4):
         theirs = cv2.resize(x[0].permute(1, 2, 0).numpy(), (64 // factor, 64 // factor))

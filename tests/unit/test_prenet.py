@@ -9,7 +9,7 @@ from baselines.prenet import PReNet
 from bench.method import Quantisation
 from bench.registry import build_method
 
-# parameter counts and tensor counts of the official checkpoints (docs/baselines.md)
+# parameter counts and tensor counts of the official checkpoints (counted in csdwren/PReNet's logs/*/net_latest.pth)
 ARCHS = {
     "prenet": (dict(lstm=True, recursive=False), 168_963, 32),
     "prenet_r": (dict(lstm=True, recursive=True), 94_979, 16),

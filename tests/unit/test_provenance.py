@@ -1,0 +1,49 @@
+"""The git record of a run: a checkout with any change git would show is dirty, new files included."""
+
+import subprocess
+from pathlib import Path
+
+from bench.provenance import git_state
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / ".gitignore").write_text("results/\n")
+    (repo / "module.py").write_text("x = 1\n")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    return repo
+
+
+def test_clean_checkout(tmp_path):
+    state = git_state(_repo(tmp_path))
+    assert len(state["commit"]) == 40 and state["dirty"] is False
+
+
+def test_a_new_untracked_module_makes_it_dirty(tmp_path):
+    repo = _repo(tmp_path)
+    (repo / "new_module.py").write_text("y = 2\n")
+    assert git_state(repo)["dirty"] is True
+
+
+def test_ignored_files_do_not(tmp_path):
+    repo = _repo(tmp_path)
+    (repo / "results").mkdir()
+    (repo / "results" / "results.json").write_text("{}")
+    assert git_state(repo)["dirty"] is False
+
+
+def test_a_modified_file_makes_it_dirty(tmp_path):
+    repo = _repo(tmp_path)
+    (repo / "module.py").write_text("x = 2\n")
+    assert git_state(repo)["dirty"] is True
+
+
+def test_outside_a_checkout(tmp_path):
+    assert git_state(tmp_path) == {"commit": None, "dirty": None}

@@ -1,0 +1,40 @@
+"""Train-on-test flagged at evaluation: from the weights' own training record, or the method's declaration."""
+
+import pytest
+
+from bench.overlap import training_overlap
+from bench.registry import build_method, method_names
+
+RAIN100H = {"name": "rain100h", "fingerprint": "f" * 64}
+
+
+def _method(train=(), declared=None, source="declared"):
+    metadata = {"training": {"datasets": {"train": list(train)}}} if train else {}
+    return {"training_overlaps": declared or {}, "loaded_weights": {"source": source, "metadata": metadata}}
+
+
+def test_the_very_images_by_fingerprint():
+    method = _method(train=[{"name": "my-copy", "fingerprint": "f" * 64}])
+    assert "these very images" in training_overlap(method, RAIN100H)
+
+
+def test_another_copy_of_the_set_by_name():
+    method = _method(train=[{"name": "rain100h", "fingerprint": "0" * 64}])
+    assert "a copy of rain100h" in training_overlap(method, RAIN100H)
+
+
+def test_declared_overlap_of_the_declared_weights_only():
+    declared = {"rain100l": "shares backgrounds"}
+    assert training_overlap(_method(declared=declared), {"name": "rain100l"}) == "shares backgrounds"
+    assert training_overlap(_method(declared=declared, source="user"), {"name": "rain100l"}) is None
+    assert training_overlap(_method(declared=declared), RAIN100H) is None
+
+
+def test_nothing_known_is_none():
+    assert training_overlap({}, RAIN100H) is None
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_registered_method_says_what_it_was_trained_on_and_where_that_is_stated(name):
+    spec = build_method(name).spec
+    assert spec.trained_on and spec.trained_on_source
