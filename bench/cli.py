@@ -39,7 +39,7 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; recorded)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every generator (default 0; recorded)")
     parser.add_argument(
         "--weights",
         type=_weights_file,

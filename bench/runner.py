@@ -132,9 +132,11 @@ def run(
         for dataset in datasets:
             provenance.seed_everything(config.seed)  # each cell is independent of the order of the others
             log(f"{method.spec.name} on {dataset.name} ({device.type})")
+            overlap = training_overlap(method.describe(), dataset.describe())
+            if overlap:
+                log(f"warning: {method.spec.name} on {dataset.name} scores training images: {overlap}")
             result = _run_one(method, dataset, scorer, config.limit, progress, on_output)
-            if result.training_overlap:
-                log(f"warning: {method.spec.name} on {dataset.name}: {result.training_overlap}")
+            result.training_overlap = overlap
             if config.profile is not None:
                 log(f"profiling {method.spec.name} at {dataset.name}'s image size")
                 _profile(method, result, config.profile, config.seed)
@@ -187,7 +189,6 @@ def _run_one(
         limited_to=limit if limit and limit < len(dataset.samples) else None,
         non_finite_rules=scorer.non_finite_rules,
     )
-    result.training_overlap = training_overlap(result.method, result.dataset)
     forward_s = load_s = score_s = 0.0
     started = time.perf_counter()
     bar = tqdm(samples, desc=f"{method.spec.name} / {dataset.name}", unit="img", disable=not progress, leave=False)

@@ -11,13 +11,12 @@ Octave's rgb2ycbcr on uint8 rounds the few colours whose exact luma ends in .5 d
 rgb2ycbcr computes), and the Octave-only residual is measured and reported beside, never hidden.
 """
 
-import dataclasses
 import math
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,8 +68,8 @@ class _SavedImages:
     """Writes outputs and ground truths as they are scored, and remembers what each image's files are."""
 
     root: Path
-    pairs: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)  # key -> (output, target)
-    _targets: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (output, target)
+    _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __call__(self, method: str, dataset: str, sample: data.Sample, derained: np.ndarray) -> None:
         output = Path("outputs", method, dataset, f"{sample.name}.png")
@@ -268,7 +267,7 @@ def format_report(report: dict) -> str:
                 f"{c['script']['name']} as Octave runs it (its rgb2ycbcr rounds exact .5 lumas unlike MATLAB): "
                 f"{residual['pixels_differing']} pixels in {residual['images_affected']} of {c['n']} images; "
                 f"psnr {residual['psnr']['max_abs_difference']:.2e} dB, "
-                f"ssim {residual['ssim']['max_abs_difference']:.2e} (worst {residual['psnr']['worst_image']})"
+                f"ssim {residual['ssim']['max_abs_difference']:.2e} (worst psnr: {residual['psnr']['worst_image']})"
             )
     verdict = "all within tolerance" if report["passed"] else "OUT OF TOLERANCE"
     lines.append(f"{report['images']} images, Octave {report['octave']['version']}: {verdict}")

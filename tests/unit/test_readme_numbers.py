@@ -1,0 +1,173 @@
+"""Every measured number in the README equals the committed reference results it was taken from.
+
+A README table of results carries, in an HTML comment just above it, where its numbers come from:
+
+    <!-- numbers: files=rain100h.json,rain12.json; dataset=rain100h; columns=method,-,psnr@matlab-double/ssim@... -->
+
+`files` are under reports/reference/; `method` and `dataset` are fixed values or, when absent, come from the
+columns of those names; each other column lists the results columns its cell shows ("a/b" for "x / y" cells,
+`{p}` for the row's protocol in a table whose rows are protocols), or `-` for a cell that holds no measured
+number (a published value, a formula). Each number must equal the committed mean rounded to the digits written.
+Numbers in running text are listed in INLINE below. The slow reproduction tests tie the committed results to
+fresh runs, so a number can drift neither in the README nor in the results without a test failing.
+"""
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = REPO / "reports" / "reference"
+README = (REPO / "README.md").read_text(encoding="utf-8")
+ANNOTATION = re.compile(r"<!-- numbers: (?P<spec>.*?) -->\n(?P<table>(?:\|.*\|\n)+)")
+NUMBER = re.compile(r"-?\d+\.\d+")
+
+
+def _means(files: list[str]) -> dict[tuple[str, str], dict[str, float]]:
+    means = {}
+    for name in files:
+        for run in json.loads((REFERENCE / name).read_text(encoding="utf-8"))["runs"]:
+            means[run["method"], run["dataset"]] = {k: float(v) for k, v in run["means"].items()}
+    return means
+
+
+def _parse_spec(text: str) -> dict[str, str]:
+    return dict(part.strip().split("=", 1) for part in text.split(";"))
+
+
+def _first_token(cell: str) -> str:
+    quoted = re.search(r"`([^`]+)`", cell)
+    return quoted.group(1) if quoted else cell.split()[0]
+
+
+def _tables():
+    return [(match.group("spec"), match.group("table")) for match in ANNOTATION.finditer(README)]
+
+
+def _checks() -> tuple[list[tuple], list[str]]:
+    """(files, results key, column, number as written) for every annotated cell, and what could not be read."""
+    checks, problems = [], []
+    for spec_text, table in _tables():
+        spec = _parse_spec(spec_text)
+        columns = spec["columns"].split(",")
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()[2:]]
+        for cells in rows:
+            if len(cells) != len(columns):
+                problems.append(f"table '{spec_text}': row {cells} does not match its columns")
+                continue
+            named = dict(zip(columns, cells, strict=True))
+            method = spec.get("method") or _first_token(named["method"])
+            dataset = spec.get("dataset") or _first_token(named["dataset"])
+            protocol = _first_token(named["protocol"]) if "protocol" in named else None
+            for column, cell in zip(columns, cells, strict=True):
+                if column in ("-", "method", "dataset", "protocol"):
+                    continue
+                metrics = [m.format(p=protocol) for m in column.split("/")]
+                numbers = NUMBER.findall(cell)
+                if len(numbers) != len(metrics):
+                    problems.append(f"cell '{cell}' of {method}/{dataset} should show {', '.join(metrics)}")
+                    continue
+                checks += [(spec["files"], (method, dataset), m, n) for m, n in zip(metrics, numbers, strict=True)]
+    return checks, problems
+
+
+CHECKS, PROBLEMS = _checks()
+
+# (text holding the number, results file, the (method, dataset, column) it shows, and one subtracted from it)
+PRENET_100H = ("prenet.rain100h", "rain100h")
+INLINE = [
+    ("whose rainy input scores 18.54 dB", "demo.json", ("identity", "demo", "psnr@matlab-double"), None),
+    (
+        "`msdr-s` beats doing nothing by 0.68 dB",
+        "rain12.json",
+        ("msdr-s@tiled", "rain12", "psnr@matlab-double"),
+        ("identity", "rain12", "psnr@matlab-double"),
+    ),
+    (
+        "and 0.028 SSIM",
+        "rain12.json",
+        ("msdr-s@tiled", "rain12", "ssim@matlab-double"),
+        ("identity", "rain12", "ssim@matlab-double"),
+    ),
+    ("score 28.06 dB under `rgb`", "rain100h.json", (*PRENET_100H, "psnr@rgb"), None),
+    ("and 32.19 dB under `msdr-official`", "rain100h.json", (*PRENET_100H, "psnr@msdr-official"), None),
+    (
+        "4.13 dB apart between the extremes",
+        "rain100h.json",
+        (*PRENET_100H, "psnr@msdr-official"),
+        (*PRENET_100H, "psnr@pyiqa-default"),
+    ),
+    (
+        "`matlab-double` is 1.32 dB above",
+        "rain100h.json",
+        (*PRENET_100H, "psnr@matlab-double"),
+        (*PRENET_100H, "psnr@opencv-fullrange"),
+    ),
+    (
+        "`basicsr` is 0.0124 dB above",
+        "rain100h.json",
+        (*PRENET_100H, "psnr@basicsr"),
+        (*PRENET_100H, "psnr@matlab-uint8"),
+    ),
+]
+
+
+def _decimals(number: str) -> int:
+    return len(number.split(".")[1])
+
+
+def _assert_shown_as(value: float, written: str, where: str) -> None:
+    digits = _decimals(written)
+    assert math.isfinite(value), where
+    assert f"{value:.{digits}f}" == written, f"{where}: the results say {value:.{digits + 2}f}, the README {written}"
+
+
+def test_annotated_tables_are_well_formed():
+    assert _tables(), "the README has no annotated results table"
+    assert not PROBLEMS
+
+
+@pytest.mark.parametrize(("files", "key", "column", "written"), CHECKS, ids=lambda v: str(v))
+def test_table_number_equals_committed_results(files, key, column, written):
+    means = _means(files.split(","))
+    assert key in means, f"{key} is not in {files}"
+    _assert_shown_as(means[key][column], written, f"{key} {column}")
+
+
+@pytest.mark.parametrize(("text", "file", "shown", "minus"), INLINE, ids=[i[0] for i in INLINE])
+def test_inline_number_equals_committed_results(text, file, shown, minus):
+    assert text in README, f"the README no longer says '{text}': update INLINE with it"
+    means = _means([file])
+
+    def mean(method, dataset, column):
+        return means[method, dataset][column]
+
+    value = mean(*shown) - (mean(*minus) if minus else 0.0)
+    _assert_shown_as(value, NUMBER.findall(text)[0], text)
+
+
+def test_every_reference_file_is_used_and_is_a_current_results_document():
+    used = {name for files, *_ in CHECKS for name in files.split(",")} | {i[1] for i in INLINE}
+    committed = {p.name for p in REFERENCE.glob("*.json")}
+    assert used == committed
+    for name in committed:
+        document = json.loads((REFERENCE / name).read_text(encoding="utf-8"))
+        assert document["schema"] == "derain-bench/results/v2"
+        assert all(run["limited_to"] is None for run in document["runs"])
+
+
+def test_msdr_s_training_curve_ends_where_its_checkpoint_says():
+    """The curve's last validation PSNR and step are the ones the committed checkpoint records."""
+    import torch
+
+    training = torch.load(REPO / "msdr" / "checkpoints" / "msdr-s.pt", weights_only=True, map_location="cpu")[
+        "training"
+    ]
+    last = training["last_validation"]
+    curve = re.search(r"\| demo PSNR \(dB\) \|(.*)\|\n", README).group(1).split("|")
+    steps = re.search(r"\| step \|(.*)\|\n", README).group(1).split("|")
+    assert steps[-1].strip() == f"{last['step'] // 1000}k" and last["dataset"] == "demo"
+    _assert_shown_as(last["psnr@matlab-double"], curve[-1].strip(), "msdr-s's last validation PSNR")
