@@ -15,7 +15,6 @@ from anchors import missing_anchor
 from matlab_reference import ref_ssim_index, ref_y_double
 from PIL import Image
 
-from bench.assets import Store
 from bench.cli import EXIT_INPUT_ERROR, main
 from bench.conformance import check as conformance
 from bench.conformance import octave
@@ -221,7 +220,3 @@ def test_out_folder_with_other_files_is_refused(mirrored_env, capsys, tmp_path):
     (tmp_path / "out" / "notes.txt").write_text("mine")
     _fails_in_one_line(*_conformance(capsys, tmp_path), "holds no conformance report")
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
-
-
-def test_store_fixture_is_offline(mirror_store):
-    assert isinstance(mirror_store, Store) and mirror_store.offline
