@@ -94,8 +94,9 @@ def open_datasets(config: RunConfig, store: Store) -> list[data.Dataset]:
     return [data.open_dataset(name, store, allow_incomplete=config.allow_incomplete) for name in names]
 
 
-# (method name, dataset name, the sample, its derained uint8 RGB image exactly as scored) -> None
-OutputSink = Callable[[str, str, data.Sample, np.ndarray], None]
+# (method name, dataset name, the sample, its derained uint8 RGB image exactly as scored, the ground truth it was
+# scored against or None) -> None
+OutputSink = Callable[[str, str, data.Sample, np.ndarray, np.ndarray | None], None]
 
 
 def run(
@@ -108,7 +109,8 @@ def run(
 ) -> dict:
     """Run every method on every dataset and return the results document (see `bench.results`).
 
-    `on_output`, when given, receives every derained image as it is scored (to save it, for instance).
+    `on_output`, when given, receives every derained image as it is scored, with its decoded ground truth (to
+    save them, for instance).
     """
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
@@ -207,7 +209,7 @@ def _run_one(
         scores = scorer(derained, clean)
         t4 = time.perf_counter()
         if on_output is not None:
-            on_output(method.spec.name, dataset.name, sample, derained)
+            on_output(method.spec.name, dataset.name, sample, derained, clean)
         forward_s += t2 - t1
         load_s += (t1 - t0) + (t3 - t2)
         score_s += t4 - t3

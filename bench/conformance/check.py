@@ -71,12 +71,14 @@ class _SavedImages:
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (output, target)
     _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def __call__(self, method: str, dataset: str, sample: data.Sample, derained: np.ndarray) -> None:
+    def __call__(
+        self, method: str, dataset: str, sample: data.Sample, derained: np.ndarray, clean: np.ndarray | None
+    ) -> None:
         output = Path("outputs", method, dataset, f"{sample.name}.png")
         _write_png(self.root / output, derained)
-        if (dataset, sample.name) not in self._targets:
+        if (dataset, sample.name) not in self._targets:  # check() requires ground truth, so clean is an image
             target = Path("ground_truth", dataset, f"{sample.name}.png")
-            _write_png(self.root / target, data.load_pair(sample)[1])
+            _write_png(self.root / target, clean)
             self._targets[dataset, sample.name] = target.as_posix()
         self.pairs[image_key(method, dataset, sample.name)] = (output.as_posix(), self._targets[dataset, sample.name])
 

@@ -12,6 +12,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from bench.conformance.official import EVALUATE_FUNCTIONS_FILE
 from bench.errors import BenchError
 
 ENV_OCTAVE = "DERAIN_BENCH_OCTAVE"
@@ -57,8 +58,6 @@ def run_driver(octave: str, folder: Path, driver: str, script: str, n_images: in
     result = folder / "result.tsv"
     setup = "pkg load image; addpath(pwd);"
     if driver == "evaluate":
-        from bench.conformance.official import EVALUATE_FUNCTIONS_FILE
-
         setup += f" source('{EVALUATE_FUNCTIONS_FILE}');"
     else:  # the official psnr.m, not the image package's
         setup += (

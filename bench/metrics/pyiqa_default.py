@@ -17,12 +17,9 @@ PINNED_VERSION = "0.1.16"  # pyproject.toml pins it; values move between pyiqa r
 
 @functools.cache
 def _metric(name: str):
-    try:
-        import pyiqa
-    except ImportError as exc:
-        raise MetricUnavailableError(
-            f"the pyiqa-default protocol needs pyiqa: pip install pyiqa=={PINNED_VERSION} ({exc})"
-        ) from exc
+    from bench.metrics.backend_files import import_backend  # imports torch: not when bench.metrics is imported
+
+    pyiqa = import_backend(f"{name}@pyiqa-default", "pyiqa", f"pyiqa=={PINNED_VERSION}")
     installed = metadata.version("pyiqa")
     if installed != PINNED_VERSION:
         raise MetricUnavailableError(
