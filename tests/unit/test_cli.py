@@ -10,25 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from image_folders import pair_folder, write_png
 from PIL import Image
 
 from bench.cli import EXIT_INPUT_ERROR, main
 
 RESULT_FILES = ("results.json", "summary.csv", "per_image.csv")
-
-
-def _png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path
-
-
-def _pair_folder(root: Path, names=("a", "b"), size=(24, 32)) -> Path:
-    rng = np.random.default_rng(0)
-    for name in names:
-        _png(root / "rain" / f"{name}.png", rng.integers(0, 256, (*size, 3), dtype=np.uint8))
-        _png(root / "norain" / f"{name}.png", rng.integers(0, 256, (*size, 3), dtype=np.uint8))
-    return root
 
 
 def _fails_in_one_line(capsys, argv: list[str], out: Path, expected: str) -> str:
@@ -55,7 +42,7 @@ def _y_matlab(rgb: np.ndarray) -> np.ndarray:
 
 
 def test_identity_on_a_folder_writes_complete_consistent_results(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     out = tmp_path / "out"
     assert main(["run", "--methods", "identity", "--dataset-dir", str(folder), "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
@@ -92,7 +79,7 @@ def test_identity_on_a_folder_writes_complete_consistent_results(cache, tmp_path
 
 
 def test_config_hash_is_stable_and_sensitive(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     hashes = []
     for i, extra in enumerate([[], [], ["--protocols", "matlab-uint8"]]):
         out = tmp_path / f"out{i}"
@@ -103,7 +90,7 @@ def test_config_hash_is_stable_and_sensitive(cache, tmp_path, capsys):
 
 
 def test_limit_marks_the_run_as_partial(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set", names=("a", "b", "c"))
+    folder = pair_folder(tmp_path / "set", names=("a", "b", "c"))
     out = tmp_path / "out"
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--limit", "2", "--out", str(out)]
     assert main([*argv, "--no-progress"]) == 0
@@ -125,27 +112,27 @@ def test_unknown_dataset(cache, tmp_path, capsys):
 
 
 def test_truncated_png(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     victim = folder / "norain" / "b.png"
     victim.write_bytes(victim.read_bytes()[:-40])
     _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "b.png")
 
 
 def test_missing_ground_truth_file(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     (folder / "norain" / "b.png").unlink()
     _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "b.png")
 
 
 def test_size_mismatched_pair(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
-    _png(folder / "norain" / "b.png", np.zeros((24, 31, 3), dtype=np.uint8))
+    folder = pair_folder(tmp_path / "set")
+    write_png(folder / "norain" / "b.png", np.zeros((24, 31, 3), dtype=np.uint8))
     _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "b.png")
 
 
 def test_folder_without_recognisable_layout(cache, tmp_path, capsys):
     folder = tmp_path / "mess"
-    _png(folder / "photos" / "x.png", np.zeros((8, 8, 3), dtype=np.uint8))
+    write_png(folder / "photos" / "x.png", np.zeros((8, 8, 3), dtype=np.uint8))
     _fails_in_one_line(capsys, ["run", "--methods", "identity", "--dataset-dir", str(folder)], tmp_path / "o", "layout")
 
 
@@ -154,20 +141,20 @@ def test_weights_with_wrong_checksum(cache, tmp_path, capsys):
     weights = mirror / "weights/prenet/Rain100H/PReNet6/net_latest.pth"
     weights.parent.mkdir(parents=True)
     weights.write_bytes(b"not the official weights")
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     argv = ["run", "--methods", "prenet.rain100h", "--dataset-dir", str(folder), "--mirror", str(mirror)]
     _fails_in_one_line(capsys, argv, tmp_path / "o", "127c0098787c5272f1f8583f6c5202e7ef674f750cd145a1691912a6d9e96210")
 
 
 def test_missing_weights_offline(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     argv = ["run", "--methods", "prenet.rain100h", "--dataset-dir", str(folder)]
     line = _fails_in_one_line(capsys, argv, tmp_path / "o", "raw.githubusercontent.com/csdwren/PReNet")
     assert str(cache / "weights/prenet/Rain100H/PReNet6/net_latest.pth") in line
 
 
 def test_existing_results_are_not_overwritten(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     out = tmp_path / "out"
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--out", str(out), "--no-progress"]
     assert main(argv) == 0
@@ -197,7 +184,7 @@ def test_ls_lists_methods_datasets_and_metrics(capsys):
 @pytest.mark.reference
 def test_user_weights_replace_declared_ones_and_are_recorded(cache, tmp_path, capsys, mirror):
     user_file = mirror / "weights/prenet/Rain100L/PReNet6/net_latest.pth"
-    folder = _pair_folder(tmp_path / "set", names=("a",))
+    folder = pair_folder(tmp_path / "set", names=("a",))
     out = tmp_path / "out"
     argv = [
         "run",
@@ -223,7 +210,7 @@ def test_weights_for_a_method_not_being_run(cache, tmp_path, capsys):
 
 def test_missing_metric_files_stop_the_run_before_any_work(cache, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--metrics", "psnr,lpips"]
     line = _fails_in_one_line(capsys, argv, tmp_path / "o", "alexnet-owt-7be5be79.pth")
     assert "TORCH_HOME" in line
@@ -231,7 +218,7 @@ def test_missing_metric_files_stop_the_run_before_any_work(cache, tmp_path, caps
 
 def test_skip_unavailable_metrics_completes_the_others_and_records_why(cache, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     out = tmp_path / "out"
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--metrics", "psnr,lpips", "--out", str(out)]
     assert main([*argv, "--skip-unavailable-metrics", "--no-progress"]) == 0
@@ -243,7 +230,7 @@ def test_skip_unavailable_metrics_completes_the_others_and_records_why(cache, tm
 
 def test_rainy_only_folder_refuses_full_reference_metrics(cache, tmp_path, capsys):
     folder = tmp_path / "photos"
-    _png(folder / "street.png", np.full((24, 32, 3), 128, dtype=np.uint8))
+    write_png(folder / "street.png", np.full((24, 32, 3), 128, dtype=np.uint8))
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--no-ground-truth"]
     line = _fails_in_one_line(capsys, argv, tmp_path / "o", "no ground truth")
     assert "--metrics niqe" in line
@@ -255,7 +242,7 @@ def test_rainy_only_folder_scores_no_reference_metrics(cache, tmp_path, capsys, 
     folder = tmp_path / "photos"
     for name in ("norain-1", "norain-2"):
         rainy = np.asarray(Image.open(mirror / f"datasets/Rain100H/test/small/rain/{name}.png"))
-        _png(folder / f"{name}.png", rainy[:128, :160])
+        write_png(folder / f"{name}.png", rainy[:128, :160])
     out = tmp_path / "out"
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--no-ground-truth", "--metrics", "niqe"]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
@@ -265,7 +252,7 @@ def test_rainy_only_folder_scores_no_reference_metrics(cache, tmp_path, capsys, 
 
 
 def test_profile_adds_complexity_columns(cache, tmp_path, capsys):
-    folder = _pair_folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set")
     out = tmp_path / "out"
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--profile", "--profile-runs", "2"]
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from image_folders import pair_folder
 from matlab_reference import ref_ssim_m_2009, ref_y_double
 from PIL import Image
 
@@ -29,19 +30,10 @@ def expected_output(rainy: np.ndarray) -> np.ndarray:
     return (np.clip(y, 0, 1) * np.float32(255)).astype(np.uint8)
 
 
-def _folder(root, size=(40, 56)):
-    rng = np.random.default_rng(1)
-    for name in ("a", "b", "c"):
-        for kind in ("rain", "norain"):
-            (root / kind).mkdir(parents=True, exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / kind / f"{name}.png")
-    return root
-
-
 def test_scores_are_those_of_the_output_not_of_the_input(toy_method, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DERAIN_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DERAIN_BENCH_OFFLINE", "1")
-    folder = _folder(tmp_path / "set")
+    folder = pair_folder(tmp_path / "set", names=("a", "b", "c"), size=(40, 56), seed=1)
     out = tmp_path / "out"
     argv = ["run", "--methods", f"{TOY},identity", "--dataset-dir", str(folder), "--out", str(out), "--no-progress"]
     assert main(argv) == 0
