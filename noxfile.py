@@ -1,9 +1,14 @@
-"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s demo`, `nox -s reproduce`, `nox -s perf`.
+"""Developer sessions: tests, lint, demo, reproduce, drift, update_reference, perf (`nox -s NAME`).
 
 Sessions inherit the caller's environment, so DERAIN_BENCH_MIRROR / DERAIN_BENCH_CACHE apply to them.
 """
 
+import shutil
+from pathlib import Path
+
 import nox
+
+DRIFT_REFERENCE = Path("reports/reference/quick")  # the committed `quick` reproduction the drift gate compares with
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"
@@ -31,9 +36,33 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def reproduce(session: nox.Session) -> None:
-    """Published numbers on the full mirrored test sets (about half an hour on a 2-core CPU)."""
-    session.install("-e", ".[test]")
-    session.run("python", "-m", "pytest", "-m", "slow", "tests/reference", *session.posargs)
+    """The published numbers, checked: `python -m bench reproduce` on the full suite (reports/suites/full.toml;
+    about an hour on a 2-core CPU). Writes results, report.html and reproduce.json; fails when a check fails."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "reproduce", "--suite", "full", *session.posargs)
+
+
+@nox.session
+def drift(session: nox.Session) -> None:
+    """The CI drift gate: the `quick` suite, every number compared with the committed reference."""
+    session.install("-e", ".")
+    out = Path(session.create_tmp()) / "quick"
+    session.run("python", "-m", "bench", "reproduce", "--suite", "quick", "--out", str(out), "--overwrite")
+    session.run("python", "-m", "bench", "compare", str(DRIFT_REFERENCE), str(out), *session.posargs)
+
+
+@nox.session
+def update_reference(session: nox.Session) -> None:
+    """Make the drift gate's reference anew, on purpose (after a change that is meant to move numbers):
+    runs the `quick` suite and copies its results (not its images) into reports/reference/quick/. Commit it."""
+    session.install("-e", ".")
+    out = Path(session.create_tmp()) / "quick"
+    session.run("python", "-m", "bench", "reproduce", "--suite", "quick", "--out", str(out), "--overwrite")
+    shutil.rmtree(DRIFT_REFERENCE, ignore_errors=True)
+    for name in ("reproduce.json", *(f"{group.name}/results.json" for group in out.iterdir() if group.is_dir())):
+        (DRIFT_REFERENCE / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / name, DRIFT_REFERENCE / name)
+    session.log(f"drift reference updated in {DRIFT_REFERENCE}/; review `git diff --stat` and commit it")
 
 
 @nox.session

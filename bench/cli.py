@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop a metric whose backend files are missing (recorded in the results) instead of stopping",
     )
+    run.add_argument(
+        "--save-images",
+        action="store_true",
+        help="keep every output as scored (lossless PNG, sha256 in its row), with the inputs, under OUT/images/ "
+        "(what `report` shows in its visual comparison)",
+    )
     run.add_argument("--profile", action="store_true", help="also measure params, FLOPs, latency and peak memory")
     run.add_argument("--profile-runs", type=int, default=20, help="timed forward passes per profile (default 20)")
     run.add_argument("--profile-warmup", type=int, default=3, help="untimed passes before them (default 3)")
@@ -114,6 +120,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_store_options(conformance)
 
+    report = commands.add_parser(
+        "report",
+        help="one self-contained HTML report of stored results (never runs a model)",
+        description="Render stored results into one HTML file: leaderboard with bootstrap CIs and published "
+        "numbers, paired comparisons (Wilcoxon, Holm), protocol spread, plots, and a visual comparison of the "
+        "images runs kept with --save-images. Several runs merge when comparable; otherwise the report is refused.",
+    )
+    report.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="results folders (or results.json files)")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file (default report.html)")
+    report.add_argument(
+        "--suite", help="hold published numbers to this reproduction suite's tolerances (default 0.01 dB / 0.001)"
+    )
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="run a reproduction suite (reports/suites/NAME.toml) and check published numbers",
+        description="Run every group of the suite into OUT/<group>/ (images kept), check each published number "
+        "within its tolerance, write OUT/report.html and OUT/reproduce.json, print published | reproduced | "
+        "difference | ✓/✗. Exit 0 when every check passes, 1 when one fails, 2 on bad input.",
+    )
+    reproduce.add_argument("--suite", default="full", help="suite name or .toml file (default full; quick for CI)")
+    reproduce.add_argument("--out", type=Path, help="output folder (default results/<time>-<suite>)")
+    reproduce.add_argument("--overwrite", action="store_true", help="replace a reproduction already in --out")
+    reproduce.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: check and report the group results already in --out",
+    )
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_store_options(reproduce)
+
+    from bench.compare import describe_tolerances
+
+    compare = commands.add_parser(
+        "compare",
+        help="the drift gate: compare two results cell by cell (exit 1 on drift or incomparable)",
+        description="Compare every (method, dataset, column) of NEW with BASE, the mean and every per-image "
+        "value: same, drifted (either direction), new, missing, or incomparable (protocol definition, weights, "
+        "dataset copy, inference protocol, metric backend or images differ). "
+        + describe_tolerances()
+        + " Exit 0 when nothing drifted, 1 on drift, incomparable or missing cells, 2 on bad input.",
+    )
+    compare.add_argument("base", type=Path, metavar="BASE", help="reference results (folder or results.json)")
+    compare.add_argument("new", type=Path, metavar="NEW", help="results to check (folder or results.json)")
+    compare.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="override one metric's tolerance, e.g. psnr=0.01 (dB) or lpips=0.002 (relative); repeatable",
+    )
+
     fetch = commands.add_parser("fetch", help="download and verify weights and datasets ahead of a run")
     fetch.add_argument("--methods", type=_names, default=())
     fetch.add_argument("--datasets", type=_names, default=())
@@ -137,7 +195,16 @@ def main(argv: list[str] | None = None) -> int:
         return _train(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return {"run": _run, "conformance": _conformance, "fetch": _fetch, "ls": _ls}[args.command](args)
+        commands = {
+            "run": _run,
+            "conformance": _conformance,
+            "report": _report,
+            "reproduce": _reproduce,
+            "compare": _compare,
+            "fetch": _fetch,
+            "ls": _ls,
+        }
+        return commands[args.command](args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
@@ -166,6 +233,7 @@ def _store(args: argparse.Namespace):
 def _run(args: argparse.Namespace) -> int:
     from bench import results, runner
     from bench.metrics import PROTOCOLS
+    from bench.run_folder import run_into
 
     protocols = tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols
     profile = None
@@ -186,8 +254,9 @@ def _run(args: argparse.Namespace) -> int:
     )
     out = args.out or Path("results") / f"{_stamp()}-{config.digest()[:8]}"
     results.ensure_writable(out, args.overwrite)
-    document = runner.run(config, _store(args), progress=not args.no_progress, log=_log)
-    results.write_results(out, document)
+    document = run_into(
+        config, _store(args), out, save_images=args.save_images, progress=not args.no_progress, log=_log
+    )
     print(_format_summary(document))
     print(f"results: {out}/{results.RESULTS_FILE}")
     return 0
@@ -232,6 +301,45 @@ def _conformance(args: argparse.Namespace) -> int:
     print(format_report(report))
     print(f"report: {out}/{REPORT_FILE}")
     return 0 if report["passed"] else EXIT_CHECK_FAILED
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+
+    tolerances = None
+    if args.suite:
+        from bench import suite
+
+        tolerances = suite.tolerances(suite.load_suite(args.suite))
+    size = write_report(args.runs, args.out, tolerances=tolerances)
+    print(f"report: {args.out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from bench import suite as suites
+
+    suite = suites.load_suite(args.suite)
+    out = args.out or Path("results") / f"{_stamp()}-{suite.name}"
+    if args.report_only:
+        if args.out is None:
+            raise BenchError("--report-only reads an earlier reproduction: pass its --out folder")
+        verdict = suites.conclude(suite, out)
+    else:
+        verdict = suites.reproduce(
+            suite, _store(args), out, overwrite=args.overwrite, progress=not args.no_progress, log=_log
+        )
+    print(suites.format_verdicts(verdict))
+    print(f"report: {out / suites.REPORT_FILE}")
+    return 0 if verdict["passed"] else EXIT_CHECK_FAILED
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from bench import compare
+
+    cells = compare.compare_paths(args.base, args.new, compare.parse_tolerances(args.tolerance))
+    print(compare.format_report(cells))
+    return compare.exit_code(cells)
 
 
 def _log(message: str) -> None:

@@ -23,6 +23,7 @@ _SCHEMA_V1 = "derain-bench/results/v1"
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.csv"
 PER_IMAGE_FILE = "per_image.csv"
+IMAGES_FOLDER = "images"  # bench.saved_images
 
 
 @dataclass
@@ -112,10 +113,20 @@ def ensure_writable(out: Path, overwrite: bool) -> None:
         raise BenchError(f"--out {out} exists and is not a folder")
 
 
-def write_results(out: Path, document: dict) -> None:
+def write_results(out: Path, document: dict, images: Path | None = None) -> None:
+    """Write `document` into `out`, replacing earlier results; `images`: a staged `images/` folder to move in.
+
+    An earlier results.json goes first and the new one comes last, so `out` never pairs one run's results.json
+    with another run's images or tables.
+    """
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
+        (out / RESULTS_FILE).unlink(missing_ok=True)
+        if (out / IMAGES_FOLDER).exists():
+            shutil.rmtree(out / IMAGES_FOLDER)
+        if images is not None:
+            os.replace(images, out / IMAGES_FOLDER)
         write_json(staging / RESULTS_FILE, document)
         _write_csv(staging / SUMMARY_FILE, *summary_table(document))
         _write_csv(staging / PER_IMAGE_FILE, *_per_image_table(document))

@@ -94,9 +94,20 @@ def open_datasets(config: RunConfig, store: Store) -> list[data.Dataset]:
     return [data.open_dataset(name, store, allow_incomplete=config.allow_incomplete) for name in names]
 
 
-# (method name, dataset name, the sample, its derained uint8 RGB image exactly as scored, the ground truth it was
-# scored against or None) -> None
-OutputSink = Callable[[str, str, data.Sample, np.ndarray, np.ndarray | None], None]
+@dataclass(frozen=True)
+class ScoredImage:
+    """One image as the runner scored it: uint8 RGB arrays exactly as decoded and as quantised."""
+
+    method: str
+    dataset: str
+    sample: data.Sample
+    rainy: np.ndarray
+    derained: np.ndarray
+    clean: np.ndarray | None  # the ground truth it was scored against, None without one
+
+
+# receives every scored image; the fields it returns (or None) are added to that image's row of the results
+OutputSink = Callable[[ScoredImage], dict | None]
 
 
 def run(
@@ -109,8 +120,8 @@ def run(
 ) -> dict:
     """Run every method on every dataset and return the results document (see `bench.results`).
 
-    `on_output`, when given, receives every derained image as it is scored, with its decoded ground truth (to
-    save them, for instance).
+    `on_output`, when given, receives every image as it is scored (to save it, for instance); the fields it
+    returns are recorded in the image's row.
     """
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
@@ -208,8 +219,9 @@ def _run_one(
         t3 = time.perf_counter()
         scores = scorer(derained, clean)
         t4 = time.perf_counter()
+        kept = None
         if on_output is not None:
-            on_output(method.spec.name, dataset.name, sample, derained, clean)
+            kept = on_output(ScoredImage(method.spec.name, dataset.name, sample, rainy, derained, clean))
         forward_s += t2 - t1
         load_s += (t1 - t0) + (t3 - t2)
         score_s += t4 - t3
@@ -223,6 +235,7 @@ def _run_one(
                 "clean_sha256": clean_sha,
                 "forward_ms": 1000 * (t2 - t1),
                 **scores,
+                **(kept or {}),
             }
         )
     result.timing = {

@@ -20,16 +20,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from bench import data, runner
+from bench import runner
 from bench.assets import Store
 from bench.conformance import octave
 from bench.conformance.official import OFFICIAL_SCRIPTS, OfficialScript
 from bench.errors import BenchError
 from bench.names import unknown_name
 from bench.results import RESULTS_FILE, write_json, write_results
+from bench.saved_images import write_png
 
 SCHEMA = "derain-bench/conformance/v1"
 REPORT_FILE = "conformance.json"
@@ -71,25 +69,22 @@ class _SavedImages:
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (output, target)
     _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def __call__(
-        self, method: str, dataset: str, sample: data.Sample, derained: np.ndarray, clean: np.ndarray | None
-    ) -> None:
-        output = Path("outputs", method, dataset, f"{sample.name}.png")
-        _write_png(self.root / output, derained)
-        if (dataset, sample.name) not in self._targets:  # check() requires ground truth, so clean is an image
-            target = Path("ground_truth", dataset, f"{sample.name}.png")
-            _write_png(self.root / target, clean)
-            self._targets[dataset, sample.name] = target.as_posix()
-        self.pairs[image_key(method, dataset, sample.name)] = (output.as_posix(), self._targets[dataset, sample.name])
+    def __call__(self, scored: runner.ScoredImage) -> None:
+        image = scored.sample.name
+        output = Path("outputs", scored.method, scored.dataset, f"{image}.png")
+        write_png(self.root / output, scored.derained)
+        if (scored.dataset, image) not in self._targets:  # check() requires ground truth, so clean is an image
+            target = Path("ground_truth", scored.dataset, f"{image}.png")
+            write_png(self.root / target, scored.clean)
+            self._targets[scored.dataset, image] = target.as_posix()
+        self.pairs[image_key(scored.method, scored.dataset, image)] = (
+            output.as_posix(),
+            self._targets[scored.dataset, image],
+        )
 
 
 def image_key(method: str, dataset: str, image: str) -> str:
     return f"{method}/{dataset}/{image}"
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image, mode="RGB").save(path, format="PNG")
 
 
 def check(

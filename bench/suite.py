@@ -1,0 +1,271 @@
+"""`bench reproduce`: a declarative suite (reports/suites/NAME.toml) of runs and of checks against published numbers.
+
+A suite is [[group]] tables, each one `bench run` (methods x datasets) written to OUT/<group>/, and [[check]]
+tables, each comparing one run's mean with the number the method's weights table publishes (the value and its
+source live in the method's module, once). `reproduce.json`, written last, holds the verdicts.
+"""
+
+import math
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import bench
+from bench.errors import BenchError
+from bench.names import unknown_name
+from bench.results import ensure_writable, write_json
+
+if TYPE_CHECKING:  # `bench report --suite` reads a suite's tolerances without importing the runner (and torch)
+    from bench import runner
+    from bench.assets import Store
+
+SCHEMA = "derain-bench/reproduce/v1"
+VERDICT_FILE = "reproduce.json"
+REPORT_FILE = "report.html"
+DEFAULT_SUITE = "full"
+_GROUP_KEYS = {"name", "methods", "datasets", "protocols", "metrics", "limit"}
+_CHECK_KEYS = {"method", "dataset", "columns", "tolerance", "note"}
+_SUITE_KEYS = {"description", "tolerance", "group", "check"}
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    methods: tuple[str, ...]
+    datasets: tuple[str, ...]
+    protocols: tuple[str, ...] = ("matlab-double",)
+    metrics: tuple[str, ...] = ("psnr", "ssim")
+    limit: int | None = None
+
+    def config(self, seed: int = 0) -> "runner.RunConfig":
+        from bench import runner
+        from bench.metrics import PROTOCOLS
+
+        protocols = tuple(PROTOCOLS) if self.protocols == ("all",) else self.protocols
+        return runner.RunConfig(
+            methods=self.methods,
+            datasets=self.datasets,
+            metrics=self.metrics,
+            protocols=protocols,
+            limit=self.limit,
+            seed=seed,
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    method: str
+    dataset: str
+    columns: tuple[str, ...] = ()  # empty: every column the method publishes for the dataset
+    tolerance: tuple[tuple[str, float], ...] = ()  # (metric kind, absolute tolerance); the suite's otherwise
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    groups: tuple[Group, ...]
+    checks: tuple[Check, ...] = ()
+    tolerance: tuple[tuple[str, float], ...] = (("psnr", 0.01), ("ssim", 0.001))
+
+    def tolerance_for(self, check: Check, column: str) -> float:
+        kind = column.partition("@")[0]
+        for source in (dict(check.tolerance), dict(self.tolerance)):
+            if kind in source:
+                return source[kind]
+        raise BenchError(f"suite {self.name}: no tolerance for {column} of {check.method} on {check.dataset}")
+
+
+def suites_dir() -> Path:
+    return Path(bench.__file__).resolve().parents[1] / "reports" / "suites"
+
+
+def suite_names() -> list[str]:
+    return sorted(path.stem for path in suites_dir().glob("*.toml"))
+
+
+def load_suite(name: str) -> Suite:
+    """The suite named `name` (reports/suites/NAME.toml) or in the TOML file at path `name`."""
+    path = Path(name)
+    if path.suffix != ".toml":
+        if name not in suite_names():
+            raise unknown_name("suite", name, suite_names())
+        path = suites_dir() / f"{name}.toml"
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BenchError(f"cannot read suite {path}: {exc}") from exc
+    return _parse_suite(path, raw)
+
+
+def _parse_suite(path: Path, raw: dict) -> Suite:
+    _no_unknown_keys(path, "the suite", raw, _SUITE_KEYS)
+    groups = []
+    for table in raw.get("group", []):
+        _no_unknown_keys(path, f"group {table.get('name', '?')}", table, _GROUP_KEYS)
+        lists = {key: tuple(table[key]) for key in ("methods", "datasets", "protocols", "metrics") if key in table}
+        groups.append(Group(name=table["name"], limit=table.get("limit"), **lists))
+    if not groups:
+        raise BenchError(f"{path}: a suite needs at least one [[group]]")
+    checks = []
+    for table in raw.get("check", []):
+        _no_unknown_keys(path, f"check {table.get('method', '?')}", table, _CHECK_KEYS)
+        check = Check(
+            method=table["method"],
+            dataset=table["dataset"],
+            columns=tuple(table.get("columns", ())),
+            tolerance=tuple(table.get("tolerance", {}).items()),
+            note=table.get("note", ""),
+        )
+        if not any(check.method in g.methods and check.dataset in g.datasets for g in groups):
+            raise BenchError(f"{path}: check {check.method} on {check.dataset} matches no [[group]]'s run")
+        checks.append(check)
+    suite = Suite(path.stem, raw.get("description", ""), tuple(groups), tuple(checks))
+    if "tolerance" in raw:
+        suite = Suite(suite.name, suite.description, suite.groups, suite.checks, tuple(raw["tolerance"].items()))
+    return suite
+
+
+def _no_unknown_keys(path: Path, where: str, table: dict, known: set[str]) -> None:
+    if unknown := sorted(set(table) - known):
+        raise BenchError(f"{path}: unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
+
+
+def validate(suite: Suite) -> None:
+    """Every name in every group exists: a typo in the last group fails before the first one runs."""
+    from bench import data
+    from bench.metrics import make_scorer
+    from bench.registry import build_method
+
+    for group in suite.groups:
+        config = group.config()
+        for name in config.methods:
+            build_method(name)
+        for name in config.datasets:
+            data.load_card(name)
+        make_scorer(config.metrics, config.protocols)  # unknown metric or protocol names, missing metric files
+
+
+def reproduce(
+    suite: Suite,
+    store: "Store",
+    out: Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Run every group into OUT/<group>/, evaluate the checks, render OUT/report.html; return the verdicts."""
+    from bench.run_folder import run_into
+
+    if (out / VERDICT_FILE).exists() and not overwrite:
+        raise BenchError(f"{out} already holds a reproduction; choose another --out or pass --overwrite")
+    for group in suite.groups:
+        ensure_writable(out / group.name, overwrite)
+    validate(suite)
+    (out / VERDICT_FILE).unlink(missing_ok=True)
+    for group in suite.groups:
+        log(f"suite {suite.name}: group {group.name}")
+        run_into(group.config(), store, out / group.name, save_images=True, progress=progress, log=log)
+    return conclude(suite, out)
+
+
+def conclude(suite: Suite, out: Path) -> dict:
+    """Evaluate the checks on the group results stored in `out`, render OUT/report.html, write the verdicts."""
+    from bench.report import write_report
+    from bench.results import load_results
+
+    folders = [out / group.name for group in suite.groups]
+    documents = {group.name: load_results(folder) for group, folder in zip(suite.groups, folders, strict=True)}
+    checks = evaluate(suite, documents)
+    write_report(folders, out / REPORT_FILE, tolerances=tolerances(suite))
+    verdict = {
+        "schema": SCHEMA,
+        "suite": suite.name,
+        "description": suite.description,
+        "groups": [group.name for group in suite.groups],
+        "report": REPORT_FILE,
+        "passed": all(check["passed"] for check in checks),
+        "checks": checks,
+    }
+    write_json(out / VERDICT_FILE, verdict)
+    return verdict
+
+
+def tolerances(suite: Suite) -> dict[tuple[str, str, str], float]:
+    """(method, dataset, metric kind) -> the tolerance each published number is held to, for the report's ✓/✗."""
+    found = {}
+    for check in suite.checks:
+        for kind, value in (*suite.tolerance, *check.tolerance):
+            found[check.method, check.dataset, kind] = value
+    return found
+
+
+def evaluate(suite: Suite, documents: dict[str, dict]) -> list[dict]:
+    """One verdict per (check, column): published, reproduced, difference, tolerance, passed."""
+    runs = {(run["method"], run["dataset"]): run for document in documents.values() for run in document["runs"]}
+    verdicts = []
+    for check in suite.checks:
+        run = runs.get((check.method, check.dataset))
+        declared = (run or {}).get("method_spec", {}).get("published", {}).get(check.dataset, {})
+        for column in check.columns or tuple(declared):
+            verdicts.append(_verdict(suite, check, column, run, declared))
+    return verdicts
+
+
+def _verdict(suite: Suite, check: Check, column: str, run: dict | None, declared: dict) -> dict:
+    verdict = {"method": check.method, "dataset": check.dataset, "column": column, "note": check.note}
+    tolerance = suite.tolerance_for(check, column)
+    if run is None or column not in declared:
+        why = "not run" if run is None else f"{check.method} publishes no {column} on {check.dataset}"
+        return {**verdict, "passed": False, "reason": why}
+    if run.get("published_withheld"):
+        return {**verdict, "passed": False, "reason": f"published number not comparable: {run['published_withheld']}"}
+    published, ours = declared[column], float(run["means"][column])
+    difference = ours - published
+    return {
+        **verdict,
+        "published": published,
+        "published_source": run["method_spec"].get("published_source", ""),
+        "reproduced": ours,
+        "difference": difference,
+        "tolerance": tolerance,
+        "passed": math.isfinite(difference) and abs(difference) <= tolerance,
+        "reason": "",
+    }
+
+
+def format_verdicts(verdict: dict) -> str:
+    """published | reproduced | difference | ✓/✗, one line per check, then the count."""
+    if not verdict["checks"]:
+        return f"suite {verdict['suite']}: no published number is checked (a drift suite: see `bench compare`)"
+    header = ["method", "dataset", "column", "published", "reproduced", "difference", "tol", ""]
+    rows = [header]
+    for check in verdict["checks"]:
+        mark = "✓" if check["passed"] else "✗"
+        if "published" not in check:
+            rows.append(
+                [check["method"], check["dataset"], check["column"], "", "", "", "", f"{mark} {check['reason']}"]
+            )
+            continue
+        rows.append(
+            [
+                check["method"],
+                check["dataset"],
+                check["column"],
+                f"{check['published']:g}",
+                f"{check['reproduced']:.4f}",
+                f"{check['difference']:+.4f}",
+                f"{check['tolerance']:g}",
+                mark,
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    failed = sum(not check["passed"] for check in verdict["checks"])
+    total = len(verdict["checks"])
+    lines.append(f"suite {verdict['suite']}: {total - failed} of {total} checks passed")
+    return "\n".join(lines)

@@ -1,0 +1,330 @@
+"""The drift gate on the committed Rain12 reference document and edited copies of it."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.compare import (
+    DEFAULT_TOLERANCES,
+    compare,
+    compare_paths,
+    describe_tolerances,
+    exit_code,
+    format_report,
+    parse_tolerances,
+)
+from bench.errors import BenchError
+from bench.results import write_json
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference" / "rain12.json"
+PSNR = "psnr@matlab-double"
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def base(reference) -> dict:
+    return copy.deepcopy(reference)
+
+
+@pytest.fixture
+def new(reference) -> dict:
+    return copy.deepcopy(reference)
+
+
+def _run(document: dict, method: str) -> dict:
+    return next(run for run in document["runs"] if run["method"] == method)
+
+
+def _move(document: dict, method: str, column: str, image_index: int, delta: float) -> None:
+    """Move one image's score by `delta`, and the mean with it."""
+    run = _run(document, method)
+    run["rows"][image_index][column] += delta
+    run["means"][column] += delta / len(run["rows"])
+
+
+def _by_status(cells) -> dict[str, list]:
+    found = {}
+    for cell in cells:
+        found.setdefault(cell.status, []).append(cell)
+    return found
+
+
+def _cells_of(document: dict) -> int:
+    return sum(len(run["means"]) for run in document["runs"])
+
+
+def test_identical_documents_are_all_same(base, new):
+    cells = compare(base, new)
+    assert len(cells) == _cells_of(base) and {cell.status for cell in cells} == {"same"}
+    assert exit_code(cells) == 0
+    assert format_report(cells) == f"{len(cells)} same, 0 drifted, 0 incomparable, 0 new, 0 missing"
+
+
+def test_cells_follow_the_documents_order(base, new):
+    cells = compare(base, new)
+    expected = [(run["method"], run["dataset"], column) for run in base["runs"] for column in run["means"]]
+    assert [(cell.method, cell.dataset, cell.column) for cell in cells] == expected
+
+
+def test_one_image_down_by_0_3_db_drifts_that_cell_only(base, new):
+    image = _run(base, "prenet.rain100h")["rows"][2]["image"]
+    _move(new, "prenet.rain100h", PSNR, 2, -0.3)
+    cells = compare(base, new)
+    drifted = _by_status(cells)["drifted"]
+    assert [(c.method, c.dataset, c.column) for c in drifted] == [("prenet.rain100h", "rain12", PSNR)]
+    old, now = _run(base, "prenet.rain100h")["means"][PSNR], _run(new, "prenet.rain100h")["means"][PSNR]
+    assert drifted[0].line == (
+        f"{PSNR} prenet.rain100h/rain12: {old:.4f} -> {now:.4f} (-0.025 dB, tol 0.005); "
+        f"1 of 12 images moved, most {image} (-0.3 dB)"
+    )
+    assert exit_code(cells) == 1
+    report = format_report(cells)
+    assert report.splitlines()[0] == drifted[0].line
+    assert report.splitlines()[-1] == f"{len(cells) - 1} same, 1 drifted, 0 incomparable, 0 new, 0 missing"
+
+
+def test_a_rise_is_drift_too(base, new):
+    _move(new, "prn.rain100l", PSNR, 0, +0.3)
+    [drifted] = _by_status(compare(base, new))["drifted"]
+    assert drifted.method == "prn.rain100l" and "(+0.025 dB, tol 0.005)" in drifted.line
+    assert "(+0.3 dB)" in drifted.line
+
+
+def test_a_move_within_tolerance_is_same(base, new):
+    _move(new, "prenet.rain100h", PSNR, 2, -0.004)
+    _move(new, "prenet.rain100h", "lpips@alex-v0.1", 3, 1e-5)  # ~0.05% of an LPIPS of ~0.02-0.1
+    cells = compare(base, new)
+    assert {cell.status for cell in cells} == {"same"} and exit_code(cells) == 0
+
+
+def test_an_image_beyond_tolerance_drifts_the_cell_even_when_the_mean_is_within(base, new):
+    run = _run(new, "identity")
+    run["rows"][5][PSNR] += 0.03  # the mean moves 0.0025 dB: within 0.005
+    run["means"][PSNR] += 0.03 / 12
+    [drifted] = _by_status(compare(base, new))["drifted"]
+    assert "(+0.0025 dB, within tol 0.005)" in drifted.line
+    assert f"1 of 12 images moved, most {run['rows'][5]['image']} (+0.03 dB)" in drifted.line
+
+
+def test_relative_tolerances_show_percentages(base, new):
+    column = "lpips@alex-v0.1"
+    run = _run(new, "prenet.rain100l")
+    run["means"][column] *= 1.0021
+    run["rows"][0][column] *= 1.01
+    [drifted] = _by_status(compare(base, new))["drifted"]
+    assert drifted.column == column and "(+0.21%, tol 0.1%)" in drifted.line and "(+1.00%)" in drifted.line
+
+
+def test_a_changed_protocol_definition_makes_its_cells_incomparable(base, new):
+    column = "ssim@matlab-double"
+    new["metrics"][column]["definition"]["ssim"] += " (changed)"
+    _move(new, "prenet.rain100h", column, 0, -0.01)  # the numbers moved too, but they are not drift
+    cells = compare(base, new)
+    found = _by_status(cells)
+    assert "drifted" not in found
+    assert {c.column for c in found["incomparable"]} == {column}
+    assert len(found["incomparable"]) == len(base["runs"])
+    reason = f"protocol definition of {column} differs (key: definition.ssim)"
+    assert all(c.reason == reason and c.line.endswith(f"incomparable: {reason}") for c in found["incomparable"])
+    assert exit_code(cells) == 1
+
+
+def test_a_new_metric_backend_version_is_named(base, new):
+    new["metrics"]["lpips@alex-v0.1"]["implementation"]["package"] = "lpips 0.1.5"
+    found = _by_status(compare(base, new))
+    assert {c.reason for c in found["incomparable"]} == {"metric backend version differs: lpips 0.1.4 -> 0.1.5"}
+
+
+def test_other_weights_make_that_methods_cells_incomparable(base, new):
+    _run(new, "prn.rain100l")["method_spec"]["loaded_weights"]["sha256"] = "0" * 64
+    found = _by_status(compare(base, new))
+    assert {c.method for c in found["incomparable"]} == {"prn.rain100l"}
+    assert len(found["incomparable"]) == len(_run(base, "prn.rain100l")["means"])
+    assert found["incomparable"][0].reason.startswith("weights sha256 differs: ")
+    assert all(c.method != "prn.rain100l" for c in found["same"])
+
+
+def test_weights_appearing_where_there_were_none(base, new):
+    _run(new, "identity")["method_spec"]["loaded_weights"] = {"sha256": "a" * 64}
+    found = _by_status(compare(base, new))
+    assert {c.reason for c in found["incomparable"]} == {"weights sha256 differs: none -> aaaaaaaaaaaa"}
+
+
+def test_another_copy_of_the_dataset_is_incomparable(base, new):
+    _run(new, "prenet.rain100l")["dataset_info"]["fingerprint"] = "f" * 64
+    found = _by_status(compare(base, new))
+    assert {c.method for c in found["incomparable"]} == {"prenet.rain100l"}
+    assert found["incomparable"][0].reason.startswith("dataset fingerprint differs: e8e890cd8986 -> ")
+
+
+def test_another_inference_protocol_is_incomparable(base, new):
+    _run(new, "msdr-s@tiled")["method_spec"]["inference"] = "whole"
+    found = _by_status(compare(base, new))
+    assert {c.reason for c in found["incomparable"]} == {"inference protocol differs: tiled -> whole"}
+
+
+def test_a_limited_run_against_a_full_one_is_incomparable(base, new):
+    run = _run(new, "prenet.rain100l")
+    del run["rows"][10:]
+    found = _by_status(compare(base, new))
+    assert {c.method for c in found["incomparable"]} == {"prenet.rain100l"}
+    assert (
+        found["incomparable"][0].reason
+        == "images scored differ: BASE has 12, NEW has 10 (2 only in BASE, 0 only in NEW)"
+    )
+
+
+def test_machine_local_paths_and_devices_do_not_matter(base, new):
+    files = new["metrics"]["lpips@alex-v0.1"]["implementation"]["files"]
+    files[0]["path"] = "/elsewhere/alexnet.pth"
+    new["metrics"]["niqe@pyiqa"]["device"] = "cuda"
+    _run(new, "prenet.rain100l")["method_spec"]["loaded_weights"]["path"] = "/elsewhere/net.pth"
+    _run(new, "prenet.rain100l")["dataset_info"]["root"] = "/elsewhere/Rain12"
+    assert {cell.status for cell in compare(base, new)} == {"same"}
+
+
+def test_a_run_removed_from_new_is_missing_and_fails(base, new):
+    new["runs"] = [run for run in new["runs"] if run["method"] != "prn_r.rain100l"]
+    cells = compare(base, new)
+    found = _by_status(cells)
+    assert {c.method for c in found["missing"]} == {"prn_r.rain100l"}
+    assert len(found["missing"]) == len(_run(base, "prn_r.rain100l")["means"])
+    assert exit_code(cells) == 1
+    assert format_report(cells).splitlines()[-1].endswith(f"0 new, {len(found['missing'])} missing")
+
+
+def test_a_run_only_in_new_is_reported_but_passes(base, new):
+    extra = copy.deepcopy(_run(new, "identity"))
+    extra["method"] = "identity.copy"
+    new["runs"].append(extra)
+    cells = compare(base, new)
+    found = _by_status(cells)
+    assert {c.method for c in found["new"]} == {"identity.copy"} and len(found) == 2
+    assert cells[-1].method == "identity.copy"  # runs only in NEW come after BASE's
+    assert exit_code(cells) == 0
+    assert found["new"][0].line in format_report(cells)
+
+
+def test_non_finite_values_as_written_compare_equal(base, new):
+    for document in (base, new):
+        run = _run(document, "identity")
+        run["rows"][0][PSNR], run["means"][PSNR] = "inf", "inf"
+        run["rows"][0]["niqe@pyiqa"] = "nan"
+    assert {cell.status for cell in compare(base, new)} == {"same"}
+    _run(new, "identity")["rows"][0][PSNR] = 99.0  # finite against inf: a move, the mean still inf
+    [drifted] = _by_status(compare(base, new))["drifted"]
+    assert (
+        ": inf -> inf (unchanged, within tol 0.005); 1 of 12 images moved, most rain-001 (non-finite)" in drifted.line
+    )
+    _run(new, "identity")["means"][PSNR] = 30.0
+    [drifted] = _by_status(compare(base, new))["drifted"]
+    assert ": inf -> 30.0000 (non-finite, tol 0.005)" in drifted.line
+
+
+def test_a_tolerance_override_lets_a_drift_pass(base, new):
+    _move(new, "prenet.rain100h", PSNR, 2, -0.3)
+    cells = compare(base, new, parse_tolerances(["psnr=0.5"]))
+    assert {cell.status for cell in cells} == {"same"} and exit_code(cells) == 0
+
+
+def test_parse_tolerances():
+    assert parse_tolerances(["psnr=0.01", " lpips = 2e-3 "]) == {"psnr": 0.01, "lpips": 0.002}
+    assert parse_tolerances([]) == {}
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("psnr", "expected METRIC=VALUE"),
+        ("fid=0.1", "unknown metric 'fid'"),
+        ("psnr=", "positive number"),
+        ("psnr=abc", "positive number"),
+        ("ssim=0", "positive number"),
+        ("niqe=-0.1", "positive number"),
+        ("psnr=nan", "positive number"),
+        ("psnr=inf", "positive number"),
+    ],
+)
+def test_bad_tolerances_are_bench_errors(item, message):
+    with pytest.raises(BenchError, match=message) as caught:
+        parse_tolerances([item])
+    assert "\n" not in str(caught.value)
+
+
+def test_the_default_tolerances_read_as_one_sentence():
+    text = describe_tolerances()
+    assert text.startswith("Default tolerances: ") and text.endswith(".") and "\n" not in text
+    assert all(f"{kind} " in text for kind in DEFAULT_TOLERANCES)
+    assert "psnr 0.005 dB absolute" in text and "ssim 5e-05 absolute" in text
+    assert "lpips 0.1% relative" in text and "niqe 0.1% relative" in text
+
+
+def test_compare_paths_reads_files_and_folders(base, new, tmp_path):
+    _move(new, "prenet.rain100h", PSNR, 2, -0.3)
+    (tmp_path / "new").mkdir()
+    write_json(tmp_path / "base.json", base)
+    write_json(tmp_path / "new" / "results.json", new)
+    cells = compare_paths(tmp_path / "base.json", tmp_path / "new")
+    assert [c.column for c in cells if c.status == "drifted"] == [PSNR] and exit_code(cells) == 1
+
+
+def test_compare_paths_on_unreadable_results_is_a_bench_error(base, tmp_path):
+    write_json(tmp_path / "base.json", base)
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text(REFERENCE.read_text(encoding="utf-8")[:5000], encoding="utf-8")
+    for bad in (truncated, tmp_path / "absent.json", tmp_path):
+        with pytest.raises(BenchError, match="cannot read results"):
+            compare_paths(tmp_path / "base.json", bad)
+    other = copy.deepcopy(base)
+    other["schema"] = "something/else"
+    write_json(tmp_path / "other.json", other)
+    with pytest.raises(BenchError, match="schema"):
+        compare_paths(tmp_path / "other.json", tmp_path / "base.json")
+
+
+# ---- the command line: exit codes 0 / 1 / 2 and the reproduction folders of `bench reproduce`
+
+
+def _reproduction(folder: Path, document: dict) -> Path:
+    """A `bench reproduce` folder holding `document` as its only group."""
+    (folder / "rain12").mkdir(parents=True)
+    write_json(folder / "rain12" / "results.json", document)
+    write_json(folder / "reproduce.json", {"groups": ["rain12"]})
+    return folder
+
+
+def test_cli_exit_codes(base, new, tmp_path, capsys):
+    from bench.cli import main
+
+    write_json(tmp_path / "base.json", base)
+    write_json(tmp_path / "same.json", new)
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "same.json")]) == 0
+    assert capsys.readouterr().out.strip().endswith("0 drifted, 0 incomparable, 0 new, 0 missing")
+    _move(new, "prn.rain100l", PSNR, 3, -0.41)
+    write_json(tmp_path / "moved.json", new)
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "moved.json")]) == 1
+    assert "most rain-004 (-0.41 dB)" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "moved.json"), "--tolerance", "psnr=0.5"]) == 0
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "nowhere")]) == 2
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "same.json"), "--tolerance", "psnr"]) == 2
+
+
+def test_reproduction_folders_compare_group_by_group(base, new, tmp_path):
+    before = _reproduction(tmp_path / "before", base)
+    _move(new, "prn.rain100l", PSNR, 3, 0.3)
+    after = _reproduction(tmp_path / "after", new)
+    cells = compare_paths(before, after)
+    assert [(c.method, c.column) for c in cells if c.status == "drifted"] == [("prn.rain100l", PSNR)]
+
+
+def test_a_damaged_reproduction_folder_is_bad_input(base, tmp_path):
+    folder = _reproduction(tmp_path / "r", base)
+    (folder / "reproduce.json").write_text("{not json")
+    with pytest.raises(BenchError, match=r"reproduce\.json is damaged"):
+        compare_paths(folder, folder)

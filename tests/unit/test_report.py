@@ -1,0 +1,210 @@
+"""`bench report`: one self-contained, byte-stable HTML file from stored results, or a one-line refusal."""
+
+import csv
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from report_runs import NAMES, TOY, toy_run
+
+from bench.cli import main
+from bench.errors import BenchError
+from bench.report import render_report
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory) -> Path:
+    return toy_run(tmp_path_factory.mktemp("report") / "run")
+
+
+@pytest.fixture(scope="module")
+def report(run_folder) -> str:
+    return render_report([run_folder])
+
+
+def _copy(folder: Path, tmp_path: Path, name: str = "copy") -> Path:
+    target = tmp_path / name
+    shutil.copytree(folder, target)
+    return target
+
+
+def _edit(folder: Path, change) -> Path:
+    document = json.loads((folder / "results.json").read_text())
+    change(document)
+    (folder / "results.json").write_text(json.dumps(document))
+    return folder
+
+
+def _report_fails(tmp_path: Path, *runs: Path, capsys) -> str:
+    out = tmp_path / "report.html"
+    capsys.readouterr()  # what earlier runs printed
+    assert main(["report", *map(str, runs), "--out", str(out)]) == 2
+    assert not out.exists(), "no report is written when one is refused"
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and error.startswith("error: ")
+    return error
+
+
+def test_the_same_results_give_the_same_bytes(run_folder, report):
+    assert render_report([run_folder]) == report
+
+
+def test_the_report_needs_nothing_outside_the_file(report):
+    references = re.findall(r'(?:src|href)="([^"]*)"', report)
+    assert references, "the report embeds its images"
+    assert all(r.startswith(("data:", "#")) for r in references)
+    assert "<link" not in report and "<script src" not in report and "@import" not in report
+    assert "default-src 'none'" in report  # the Content-Security-Policy forbids any fetch
+
+
+def test_all_seven_sections_are_there(report):
+    for heading in (
+        "1. What was run",
+        "2. Leaderboard",
+        "3. Paired comparison",
+        "4. Protocol spread",
+        "5. Plots",
+        "6. Visual comparison",
+        "7. Provenance",
+    ):
+        assert heading in report
+
+
+def test_leaderboard_means_are_the_per_image_means(run_folder, report):
+    with open(run_folder / "per_image.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for method in (TOY, "identity"):
+        psnr = [float(r["psnr@matlab-double"]) for r in rows if r["method"] == method]
+        expected = sum(psnr) / len(psnr)
+        row = re.search(
+            rf"<tr><td><code>{re.escape(method)}</code></td><td class=\"num\" data-value=\"8\">8</td>\s*"
+            r'<td class="num" data-value="([^"]+)">',
+            report,
+        )
+        assert float(row.group(1)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_paired_comparison_counts_images_won(run_folder, report):
+    with open(run_folder / "per_image.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    toy = {r["image"]: float(r["psnr@matlab-double"]) for r in rows if r["method"] == TOY}
+    identity = {r["image"]: float(r["psnr@matlab-double"]) for r in rows if r["method"] == "identity"}
+    wins = sum(toy[n] > identity[n] for n in NAMES), sum(toy[n] < identity[n] for n in NAMES)
+    section = report[report.index("3. Paired comparison") : report.index("4. Protocol spread")]
+    counts = re.findall(r'data-value="(\d+)">\d+</td>', section)[:2]
+    leader_first = tuple(map(int, counts))
+    assert leader_first in (wins, wins[::-1])
+    assert sum(leader_first) == len(NAMES)
+
+
+def test_visual_comparison_shows_every_tile_and_the_swipe(report):
+    section = report[report.index("6. Visual comparison") : report.index("7. Provenance")]
+    assert section.count('class="tile"') == 3 * 4  # three images x (rainy, two methods, ground truth)
+    assert section.count("error map") >= 3 * 3
+    assert section.count('class="swipe"') == 3
+
+
+def test_runs_that_kept_no_images_are_named_in_the_visual_section(tmp_path):
+    report = render_report([toy_run(tmp_path / "run", save_images=False)])
+    section = html.unescape(report[report.index("6. Visual comparison") : report.index("7. Provenance")])
+    assert f"{TOY} kept no images (run it with --save-images)" in section
+    assert 'class="tile"' not in section
+
+
+def test_published_numbers_stand_beside_ours_with_a_verdict():
+    """The committed full Rain100H run: PReNet's published 29.46 / 0.899 within 0.01 dB / 0.001."""
+    report = html.unescape(render_report([REFERENCE / "rain100h.json"]))
+    assert "published 29.46, +0.0047 ✓" in report
+    assert "published 0.899, +0.0000 ✓" in report
+    # Rain100H ships two byte-identical ground truths; the report says so before any table
+    assert "rain100h: the ground truths of norain-3, norain-4 are byte-identical files" in report
+
+
+def test_a_changed_image_is_refused(run_folder, tmp_path, capsys):
+    copy = _copy(run_folder, tmp_path)
+    (image,) = list((copy / "images" / TOY).glob(f"*/{NAMES[0]}.png"))
+    pixels = np.zeros((48, 64, 3), dtype=np.uint8)
+    from bench.saved_images import write_png
+
+    write_png(image, pixels)
+    assert "was altered" in _report_fails(tmp_path, copy, capsys=capsys)
+
+
+def test_a_deleted_image_is_refused(run_folder, tmp_path, capsys):
+    copy = _copy(run_folder, tmp_path)
+    shutil.rmtree(copy / "images" / "@ground-truth")
+    assert "results folder is incomplete" in _report_fails(tmp_path, copy, capsys=capsys)
+
+
+def test_a_folder_without_results_is_refused(tmp_path, capsys):
+    (tmp_path / "unfinished").mkdir()
+    assert "not a finished run" in _report_fails(tmp_path, tmp_path / "unfinished", capsys=capsys)
+
+
+def test_a_truncated_results_file_is_refused(run_folder, tmp_path, capsys):
+    copy = _copy(run_folder, tmp_path)
+    text = (copy / "results.json").read_text()
+    (copy / "results.json").write_text(text[: len(text) // 2])
+    assert "cannot read results" in _report_fails(tmp_path, copy, capsys=capsys)
+
+
+def test_a_newer_schema_is_refused(run_folder, tmp_path, capsys):
+    copy = _edit(_copy(run_folder, tmp_path), lambda d: d.update(schema="derain-bench/results/v9"))
+    assert "v9" in _report_fails(tmp_path, copy, capsys=capsys)
+
+
+def test_runs_scored_under_different_definitions_do_not_merge(run_folder, tmp_path, capsys):
+    other = toy_run(tmp_path / "other", seed=1, save_images=False)
+
+    def redefine(document):
+        document["metrics"]["psnr@matlab-double"]["definition"]["psnr"] = "something else"
+
+    _edit(other, redefine)
+    error = _report_fails(tmp_path, run_folder, other, capsys=capsys)
+    assert "psnr@matlab-double is defined differently" in error
+
+
+def test_two_copies_of_one_dataset_do_not_merge(run_folder, tmp_path, capsys):
+    other = toy_run(tmp_path / "run", seed=1, save_images=False)  # same dataset name, other images
+
+    def keep_identity_only(document):
+        document["runs"] = [r for r in document["runs"] if r["method"] == "identity"]
+        for run in document["runs"]:
+            run["method"] = run["method_spec"]["name"] = "identity-again"
+
+    _edit(other, keep_identity_only)
+    assert "different copy" in _report_fails(tmp_path, run_folder, other, capsys=capsys)
+
+
+def test_the_same_run_twice_is_refused(run_folder, tmp_path, capsys):
+    copy = _copy(run_folder, tmp_path)
+    assert "is in both" in _report_fails(tmp_path, run_folder, copy, capsys=capsys)
+
+
+def test_no_results_at_all_is_an_error():
+    with pytest.raises(BenchError, match="no results given"):
+        render_report([])
+
+
+@pytest.mark.reference
+def test_a_run_without_ground_truth_says_what_does_not_apply(tmp_path, mirror, mirrored_env, monkeypatch):
+    from image_folders import write_png
+
+    monkeypatch.setenv("TORCH_HOME", str(mirror / "torch_home"))  # NIQE's pristine model
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        write_png(tmp_path / "real" / f"{name}.png", rng.integers(0, 256, (128, 128, 3), dtype=np.uint8))
+    out = tmp_path / "run"
+    args = ["run", "--methods", "identity", "--dataset-dir", str(tmp_path / "real"), "--no-ground-truth"]
+    assert main([*args, "--metrics", "niqe", "--out", str(out), "--no-progress", "--save-images"]) == 0
+    report = html.unescape(render_report([out]))
+    assert (
+        "this set has no ground truth (real rain), so PSNR, SSIM, LPIPS, the protocol spread and error maps" in report
+    )
+    assert "No visual comparison: fewer than two methods" in report
