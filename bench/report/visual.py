@@ -18,12 +18,13 @@ from PIL import Image
 from bench.errors import BenchError
 from bench.report.collect import Collection, StoredRun
 from bench.report.tables import ColumnInfo, ranked
+from bench.results import IMAGES_FOLDER
 from bench.saved_images import GROUND_TRUTH, RAINY, encode_png, image_path
 
 TILE_WIDTH = 320  # pixels of a tile in the file; wider images are downscaled (the inset stays at full resolution)
 ERROR_WIDTH = TILE_WIDTH // 2  # an error map says where: half the tile's resolution, displayed at its width
 ERROR_LEVELS = 32  # an error map's colours: quantised so that it costs a fraction of the image it explains
-ERROR_PERCENTILE = 99.5  # the error scale's top: the largest of the methods' 99.5th-percentile errors
+ERROR_PERCENTILE = 99.5  # the error scale's top: this percentile of the leading method's error
 _INSET_COLOUR = np.array([255, 221, 0], dtype=np.uint8)
 
 
@@ -39,8 +40,14 @@ class Tile:
 def visual_section(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
     """{"images": [...], "omitted": [...], "a", "b"} or {"reason": why there is no visual comparison}."""
     runs = ranked(collection, dataset, column)
-    kept = [r for r in runs if _kept_images(r)]
-    omitted = [f"{r.method} kept no images (run it with --save-images)" for r in runs if r not in kept]
+    kept = [r for r in runs if _kept_images(r) and _images_folder_present(r)]
+    omitted = [
+        f"{r.method}: its images/ folder is not beside {r.source}'s results (copied without it?)"
+        if _kept_images(r)
+        else f"{r.method} kept no images (run it with --save-images)"
+        for r in runs
+        if r not in kept
+    ]
     if len(kept) < 2:
         return {
             "reason": "fewer than two methods on this set kept their images: run them with --save-images",
@@ -56,6 +63,12 @@ def _kept_images(run: StoredRun) -> bool:
     return "images" in run.document and all("output_png_sha256" in row for row in run.run["rows"])
 
 
+def _images_folder_present(run: StoredRun) -> bool:
+    """False for results copied without their images/ folder (as the drift reference is); a folder that is there
+    but lacks a file is an incomplete results folder, and refused when the file is needed."""
+    return (run.folder / IMAGES_FOLDER).is_dir()
+
+
 def _chosen_images(a: StoredRun, b: StoredRun, column: ColumnInfo) -> list[tuple[str, str]]:
     """The images where a leads b most, the median difference, and where b leads a most (distinct, stable)."""
     b_values = dict(zip((r["image"] for r in b.run["rows"]), b.values(column.name), strict=True))
@@ -69,11 +82,20 @@ def _chosen_images(a: StoredRun, b: StoredRun, column: ColumnInfo) -> list[tuple
         return []
     ordered = sorted(differences)  # ties broken by image name: deterministic
     picks = [
-        (ordered[-1][1], f"largest lead of {a.method}"),
+        (ordered[-1][1], _lead(ordered[-1][0], a.method, b.method, "largest", "smallest")),
         (ordered[len(ordered) // 2][1], "median difference"),
-        (ordered[0][1], f"largest lead of {b.method}"),
+        (ordered[0][1], _lead(ordered[0][0], a.method, b.method, "smallest", "largest")),
     ]
     return list({name: (name, why) for name, why in picks}.values())
+
+
+def _lead(difference: float, a: str, b: str, when_a: str, when_b: str) -> str:
+    """Who leads on this image, e.g. "largest lead of A" or, when A leads everywhere, "smallest lead of A"."""
+    if difference > 0:
+        return f"{when_a} lead of {a}"
+    if difference < 0:
+        return f"{when_b} lead of {b}"
+    return "the two score the same"
 
 
 def _image_block(
@@ -87,12 +109,12 @@ def _image_block(
     b: StoredRun,
 ) -> dict:
     rainy, clean = _inputs(collection, dataset, name)
+    runs = [run for run in runs if any(row["image"] == name for row in run.run["rows"])]  # --limit runs may lack it
     outputs = {run.method: _output(run, name) for run in runs}
     top, left, size = difference_region(outputs[a.method], outputs[b.method])
     errors = {label: _error(image, clean) for label, image in (("rainy input", rainy), *outputs.items())}
-    # the methods' errors set the scale (the rainy input's, far larger, saturates): one scale for all tiles
-    methods_errors = [errors[m] for m in outputs if errors[m] is not None]
-    scale = max([1.0, *(float(np.percentile(e, ERROR_PERCENTILE)) for e in methods_errors)])
+    # one scale for every tile of the image, set by the leading method's error (larger errors saturate)
+    scale = max(1.0, float(np.percentile(errors[a.method], ERROR_PERCENTILE))) if clean is not None else 1.0
     values = {run.method: run.values(column.name)[[r["image"] for r in run.run["rows"]].index(name)] for run in runs}
     tiles = [_tile("rainy input", rainy, errors["rainy input"], scale, (top, left, size), "")]
     for method, image in outputs.items():

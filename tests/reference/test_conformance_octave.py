@@ -190,14 +190,14 @@ def test_official_file_with_the_wrong_checksum(octave_cli, mirror, capsys, tmp_p
 
 def test_an_image_the_script_cannot_read(octave_cli, mirrored_env, capsys, tmp_path, monkeypatch):
     """An output file that is no PNG: Octave's imread fails, and the error names the image."""
-    real_write = conformance._write_png
+    real_write = conformance.write_png
 
     def corrupt_outputs(path, image):
         real_write(path, image)
         if "outputs" in path.parts:
             path.write_bytes(b"not a png")
 
-    monkeypatch.setattr(conformance, "_write_png", corrupt_outputs)
+    monkeypatch.setattr(conformance, "write_png", corrupt_outputs)
     _fails_in_one_line(*_conformance(capsys, tmp_path), "identity/rain12/rain-001")
 
 

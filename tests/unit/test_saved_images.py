@@ -88,6 +88,24 @@ def test_a_run_that_fails_midway_leaves_no_results_and_no_images(tmp_path, monke
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="second method"):
         main(["run", "--methods", f"{TOY},identity", "--dataset-dir", str(pairs), "--out", str(out), "--save-images"])
-    assert not (out / "results.json").exists()
-    assert not (out / "images").exists()
-    assert list(out.iterdir()) == [], "the staged images are removed"
+    assert not out.exists(), "the staged images are removed, and the folder the run made"
+
+
+def test_a_run_refused_before_its_first_image_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "run",
+                "--methods",
+                "identity",
+                "--dataset-dir",
+                str(tmp_path / "nowhere"),
+                "--out",
+                str(out),
+                "--save-images",
+            ]
+        )
+        == 2
+    )
+    assert not out.exists()
