@@ -306,12 +306,13 @@ def _conformance(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from bench.report import write_report
 
-    tolerances = None
+    tolerances = notes = None
     if args.suite:
         from bench import suite
 
-        tolerances = suite.tolerances(suite.load_suite(args.suite))
-    size = write_report(args.runs, args.out, tolerances=tolerances)
+        chosen = suite.load_suite(args.suite)
+        tolerances, notes = suite.tolerances(chosen), suite.notes(chosen)
+    size = write_report(args.runs, args.out, tolerances=tolerances, notes=notes)
     print(f"report: {args.out} ({size / 1e6:.1f} MB)")
     return 0
 

@@ -5,7 +5,9 @@ tables, each comparing one run's mean with the number the method's weights table
 source live in the method's module, once). `reproduce.json`, written last, holds the verdicts.
 """
 
+import dataclasses
 import math
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bench
+from bench.assets import sha256_file
 from bench.errors import BenchError
 from bench.names import unknown_name
 from bench.results import ensure_writable, write_json
@@ -66,6 +69,7 @@ class Check:
 @dataclass(frozen=True)
 class Suite:
     name: str
+    path: Path
     description: str
     groups: tuple[Group, ...]
     checks: tuple[Check, ...] = ()
@@ -123,10 +127,8 @@ def _parse_suite(path: Path, raw: dict) -> Suite:
         if not any(check.method in g.methods and check.dataset in g.datasets for g in groups):
             raise BenchError(f"{path}: check {check.method} on {check.dataset} matches no [[group]]'s run")
         checks.append(check)
-    suite = Suite(path.stem, raw.get("description", ""), tuple(groups), tuple(checks))
-    if "tolerance" in raw:
-        suite = Suite(suite.name, suite.description, suite.groups, suite.checks, tuple(raw["tolerance"].items()))
-    return suite
+    suite = Suite(path.stem, path, raw.get("description", ""), tuple(groups), tuple(checks))
+    return dataclasses.replace(suite, tolerance=tuple(raw["tolerance"].items())) if "tolerance" in raw else suite
 
 
 def _no_unknown_keys(path: Path, where: str, table: dict, known: set[str]) -> None:
@@ -181,17 +183,20 @@ def conclude(suite: Suite, out: Path) -> dict:
     folders = [out / group.name for group in suite.groups]
     documents = {group.name: load_results(folder) for group, folder in zip(suite.groups, folders, strict=True)}
     checks = evaluate(suite, documents)
-    write_report(folders, out / REPORT_FILE, tolerances=tolerances(suite))
+    write_report(folders, out / REPORT_FILE, tolerances=tolerances(suite), notes=notes(suite))
     verdict = {
         "schema": SCHEMA,
         "suite": suite.name,
+        "suite_file": {"path": str(suite.path), "sha256": sha256_file(suite.path)},
         "description": suite.description,
         "groups": [group.name for group in suite.groups],
         "report": REPORT_FILE,
         "passed": all(check["passed"] for check in checks),
         "checks": checks,
     }
-    write_json(out / VERDICT_FILE, verdict)
+    staged = out / f".{VERDICT_FILE}.tmp"
+    write_json(staged, verdict)
+    os.replace(staged, out / VERDICT_FILE)  # written last and whole: it marks a finished reproduction
     return verdict
 
 
@@ -202,6 +207,11 @@ def tolerances(suite: Suite) -> dict[tuple[str, str, str], float]:
         for kind, value in (*suite.tolerance, *check.tolerance):
             found[check.method, check.dataset, kind] = value
     return found
+
+
+def notes(suite: Suite) -> dict[tuple[str, str], str]:
+    """(method, dataset) -> the suite's note on that check, for the report."""
+    return {(check.method, check.dataset): check.note for check in suite.checks if check.note}
 
 
 def evaluate(suite: Suite, documents: dict[str, dict]) -> list[dict]:

@@ -22,11 +22,16 @@ from bench.report.visual import colour_bar_uri, visual_section
 TEMPLATE = "report.html.j2"
 
 
-def write_report(paths: list[Path], out: Path, *, tolerances: dict | None = None) -> int:
+def write_report(paths: list[Path], out: Path, *, tolerances: dict | None = None, notes: dict | None = None) -> int:
     """Render the report of `paths` into `out` atomically (a reader never sees half a file); return its size."""
-    html = render_report(paths, tolerances=tolerances)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    if out.is_dir():
+        raise BenchError(f"--out {out} is a folder; give the report's file name, e.g. {out / 'report.html'}")
+    html = render_report(paths, tolerances=tolerances, notes=notes)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BenchError(f"cannot write the report into {out.parent}: {exc.strerror}") from exc
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(html)
@@ -34,15 +39,17 @@ def write_report(paths: list[Path], out: Path, *, tolerances: dict | None = None
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from everyone else
         os.replace(temporary, out)
-    except BaseException:
+    except OSError as exc:
+        raise BenchError(f"cannot write the report {out}: {exc.strerror}; nothing was written") from exc
+    finally:
         Path(temporary).unlink(missing_ok=True)
-        raise
     return len(html.encode())
 
 
-def render_report(paths: list[Path], *, tolerances: dict | None = None) -> str:
+def render_report(paths: list[Path], *, tolerances: dict | None = None, notes: dict | None = None) -> str:
     """The HTML of the report on the results in `paths`; `tolerances`: (method, dataset, metric) -> the tolerance
-    each published number is held to (a suite's), DEFAULT_PUBLISHED_TOLERANCE otherwise."""
+    each published number is held to (a suite's), DEFAULT_PUBLISHED_TOLERANCE otherwise; `notes`: (method,
+    dataset) -> what a suite says about that check, shown under the leaderboard."""
     collection = collect(paths)
     context = {
         "documents": [_document_row(source, d) for source, d in collection.documents],
@@ -50,7 +57,7 @@ def render_report(paths: list[Path], *, tolerances: dict | None = None) -> str:
         "warnings": warnings(collection),
         "methods": _methods(collection),
         "datasets": _datasets(collection),
-        "sections": [_section(collection, name, tolerances) for name in collection.datasets()],
+        "sections": [_section(collection, name, tolerances, notes or {}) for name in collection.datasets()],
         "definitions": {c: json.dumps(portable(d), indent=1, sort_keys=True) for c, d in collection.columns.items()},
         "colour_bar": colour_bar_uri(),
         "tolerance_text": (
@@ -79,7 +86,7 @@ def _environment():
     return environment
 
 
-def _section(collection: Collection, dataset: str, tolerances: dict | None) -> dict:
+def _section(collection: Collection, dataset: str, tolerances: dict | None, notes: dict) -> dict:
     board = leaderboard(collection, dataset, tolerances)
     columns = board["columns"]
     if not columns:
@@ -90,6 +97,11 @@ def _section(collection: Collection, dataset: str, tolerances: dict | None) -> d
     return {
         "dataset": dataset,
         "leaderboard": board,
+        "notes": [
+            (run.method, notes[run.method, dataset])
+            for run in collection.runs_on(dataset)
+            if (run.method, dataset) in notes
+        ],
         "digits": [2 if c.metric == "psnr" else 4 for c in columns],
         "paired": paired(collection, dataset, first),
         "spread": protocol_spread(collection, dataset),

@@ -156,7 +156,8 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
     for row, adjusted in zip(rows, stats.holm([r["result"].p_value for r in rows]), strict=True):
         row["p_holm"] = adjusted
         row["words"] = _in_words(row, column, len(frame))
-    return {"column": column, "rows": rows, "omitted": omitted, "n": len(frame)}
+    tests = list(dict.fromkeys(row["result"].test for row in rows))  # scipy picks exact or approximate per pair
+    return {"column": column, "rows": rows, "omitted": omitted, "n": len(frame), "tests": tests}
 
 
 def _in_words(row: dict, column: ColumnInfo, n: int) -> str:

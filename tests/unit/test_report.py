@@ -5,6 +5,8 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +53,12 @@ def _report_fails(tmp_path: Path, *runs: Path, capsys) -> str:
     return error
 
 
-def test_the_same_results_give_the_same_bytes(run_folder, report):
+def test_the_same_results_give_the_same_bytes(run_folder, report, tmp_path):
     assert render_report([run_folder]) == report
+    # and in another process (ids made from object addresses or a random salt would differ there)
+    out = tmp_path / "again.html"
+    subprocess.run([sys.executable, "-m", "bench", "report", str(run_folder), "--out", str(out)], check=True)
+    assert out.read_text(encoding="utf-8") == report
 
 
 def test_the_report_needs_nothing_outside_the_file(report):
@@ -208,3 +214,15 @@ def test_a_run_without_ground_truth_says_what_does_not_apply(tmp_path, mirror, m
         "this set has no ground truth (real rain), so PSNR, SSIM, LPIPS, the protocol spread and error maps" in report
     )
     assert "No visual comparison: fewer than two methods" in report
+
+
+def test_out_naming_a_folder_is_refused(run_folder, tmp_path, capsys):
+    assert main(["report", str(run_folder), "--out", str(tmp_path)]) == 2
+    assert "is a folder; give the report's file name" in capsys.readouterr().err
+
+
+def test_a_suite_note_stands_under_its_leaderboard():
+    notes = {("prenet.rain100h", "rain100h"): "a note from the suite"}
+    assert "Note on <code>prenet.rain100h</code>: a note from the suite." in render_report(
+        [REFERENCE / "rain100h.json"], notes=notes
+    )
