@@ -128,6 +128,7 @@ def run(
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = provenance.resolve_device(config.device)
+    environment = provenance.environment(device)  # before any work: the commit and tree that the code came from
     scorer = make_scorer(
         config.metrics, config.protocols, device=device, skip_unavailable=config.skip_unavailable_metrics
     )
@@ -160,7 +161,7 @@ def run(
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "config": config.to_dict(),
         "config_hash": config.digest(),
-        "environment": provenance.environment(device),
+        "environment": environment,
         "protocols": {name: dataclasses.asdict(PROTOCOLS[name]) for name in config.protocols},
         "metrics": scorer.describe(),
         "metrics_skipped": scorer.skipped,

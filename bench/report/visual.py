@@ -21,7 +21,7 @@ from bench.report.tables import ColumnInfo, ranked
 from bench.results import IMAGES_FOLDER
 from bench.saved_images import GROUND_TRUTH, RAINY, encode_png, image_path
 
-TILE_WIDTH = 320  # pixels of a tile in the file; wider images are downscaled (the inset stays at full resolution)
+TILE_WIDTH = 256  # pixels of a tile in the file (shown 250 wide); wider images are downscaled, never the inset
 ERROR_WIDTH = TILE_WIDTH // 2  # an error map says where: half the tile's resolution, displayed at its width
 ERROR_LEVELS = 32  # an error map's colours: quantised so that it costs a fraction of the image it explains
 ERROR_PERCENTILE = 99.5  # the error scale's top: this percentile of the leading method's error
