@@ -226,3 +226,22 @@ def test_a_suite_note_stands_under_its_leaderboard():
     assert "Note on <code>prenet.rain100h</code>: a note from the suite." in render_report(
         [REFERENCE / "rain100h.json"], notes=notes
     )
+
+
+def test_profiled_runs_get_quality_against_cost_with_the_pareto_front(tmp_path):
+    out = toy_run(
+        tmp_path / "run", save_images=False, extra=("--profile", "--profile-runs", "2", "--profile-warmup", "0")
+    )
+    report = html.unescape(render_report([out]))
+    assert "psnr@matlab-double against GMACs at 3x256x256, Pareto front in red" in report
+    assert "psnr@matlab-double against median latency (ms), Pareto front in red" in report
+    board = report[report.index("2. Leaderboard") : report.index("3. Paired comparison")]
+    assert "GMACs @256²" in board and "latency (ms)" in board
+
+
+def test_pareto_front_keeps_only_the_points_nothing_beats():
+    from bench.report.plots import pareto_front
+
+    points = [("a", 1.0, 20.0), ("b", 2.0, 25.0), ("c", 3.0, 24.0), ("d", 4.0, 30.0), ("e", 2.0, 19.0)]
+    assert [p[0] for p in pareto_front(points, higher_is_better=True)] == ["a", "b", "d"]
+    assert [p[0] for p in pareto_front(points, higher_is_better=False)] == ["a", "e"]
