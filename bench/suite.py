@@ -27,7 +27,6 @@ if TYPE_CHECKING:  # `bench report --suite` reads a suite's tolerances without i
 SCHEMA = "derain-bench/reproduce/v1"
 VERDICT_FILE = "reproduce.json"
 REPORT_FILE = "report.html"
-DEFAULT_SUITE = "full"
 _GROUP_KEYS = {"name", "methods", "datasets", "protocols", "metrics", "limit"}
 _CHECK_KEYS = {"method", "dataset", "columns", "tolerance", "note"}
 _SUITE_KEYS = {"description", "tolerance", "group", "check"}

@@ -245,3 +245,20 @@ def test_pareto_front_keeps_only_the_points_nothing_beats():
     points = [("a", 1.0, 20.0), ("b", 2.0, 25.0), ("c", 3.0, 24.0), ("d", 4.0, 30.0), ("e", 2.0, 19.0)]
     assert [p[0] for p in pareto_front(points, higher_is_better=True)] == ["a", "b", "d"]
     assert [p[0] for p in pareto_front(points, higher_is_better=False)] == ["a", "e"]
+
+
+def test_the_inset_is_the_square_where_the_two_outputs_differ_most():
+    """Against a direct search over every window of the same size."""
+    from bench.report.visual import difference_region
+
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    b = a.copy()
+    b[40:55, 60:75] = 255 - b[40:55, 60:75]  # a block that differs a lot
+    b ^= rng.integers(0, 4, b.shape, dtype=np.uint8)  # and noise everywhere
+    top, left, size = difference_region(a, b)
+    difference = np.abs(a.astype(int) - b.astype(int)).sum(axis=2)
+    sums = {(y, x): difference[y : y + size, x : x + size].sum() for y in range(71 - size) for x in range(91 - size)}
+    assert size == 70 // 4
+    assert sums[top, left] == max(sums.values())
+    assert 40 - size < top <= 55 and 60 - size < left <= 75
