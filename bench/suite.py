@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # `bench report --suite` reads a suite's tolerances without i
     from bench.assets import Store
 
 SCHEMA = "derain-bench/reproduce/v1"
+# what a published number is held to when neither the suite nor its check says otherwise (two published
+# decimals: +-0.01 dB, +-0.001 SSIM); also the report's tolerance for published numbers outside a suite
+DEFAULT_TOLERANCE = {"psnr": 0.01, "ssim": 0.001}
 VERDICT_FILE = "reproduce.json"
 REPORT_FILE = "report.html"
 _GROUP_KEYS = {"name", "methods", "datasets", "protocols", "metrics", "limit"}
@@ -72,9 +75,10 @@ class Suite:
     description: str
     groups: tuple[Group, ...]
     checks: tuple[Check, ...] = ()
-    tolerance: tuple[tuple[str, float], ...] = (("psnr", 0.01), ("ssim", 0.001))
+    tolerance: tuple[tuple[str, float], ...] = tuple(DEFAULT_TOLERANCE.items())
 
     def tolerance_for(self, check: Check, column: str) -> float:
+        """The tolerance of `column` (or of its metric kind, e.g. "psnr"): the check's, else the suite's."""
         kind = column.partition("@")[0]
         for source in (dict(check.tolerance), dict(self.tolerance)):
             if kind in source:
@@ -201,11 +205,11 @@ def conclude(suite: Suite, out: Path) -> dict:
 
 def tolerances(suite: Suite) -> dict[tuple[str, str, str], float]:
     """(method, dataset, metric kind) -> the tolerance each published number is held to, for the report's ✓/✗."""
-    found = {}
-    for check in suite.checks:
-        for kind, value in (*suite.tolerance, *check.tolerance):
-            found[check.method, check.dataset, kind] = value
-    return found
+    return {
+        (check.method, check.dataset, kind): suite.tolerance_for(check, kind)
+        for check in suite.checks
+        for kind in dict(suite.tolerance) | dict(check.tolerance)
+    }
 
 
 def notes(suite: Suite) -> dict[tuple[str, str], str]:

@@ -8,13 +8,13 @@ import math
 from dataclasses import dataclass
 from itertools import combinations, pairwise
 
+import numpy as np
 import pandas as pd
 
 from bench import stats
 from bench.report.collect import Collection, StoredRun
+from bench.suite import DEFAULT_TOLERANCE as DEFAULT_PUBLISHED_TOLERANCE
 
-# what a published number is held to when no suite says otherwise: two published decimals, +-0.01 dB / 0.001
-DEFAULT_PUBLISHED_TOLERANCE = {"psnr": 0.01, "ssim": 0.001}
 MAX_PAIRED_METHODS = 8  # beyond this many methods, only neighbours in the ranking are paired
 SIGNIFICANCE = 0.05
 
@@ -92,7 +92,7 @@ def leaderboard(collection: Collection, dataset: str, tolerances: dict | None = 
             )
         rows.append({"run": run, "cells": cells, "cost": cost(run)})
     has_cost = any(any(v is not None for v in row["cost"].values()) for row in rows)
-    return {"columns": columns, "rows": rows, "has_cost": has_cost, "n": max((r.run["n"] for r in runs), default=0)}
+    return {"columns": columns, "rows": rows, "has_cost": has_cost}
 
 
 def _best(runs: list[StoredRun], column: ColumnInfo) -> float:
@@ -145,11 +145,7 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
     rows, omitted = [], []
     for a, b in pairs:
         x, y = frame[a].to_numpy(), frame[b].to_numpy()
-        if (
-            not (pd.notna(x).all() and pd.notna(y).all())
-            or not (abs(x) < math.inf).all()
-            or not (abs(y) < math.inf).all()
-        ):
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):  # NaN: an image the other run did not score
             omitted.append(f"{a} vs {b}: a per-image score is not finite or missing")
             continue
         rows.append({"a": a, "b": b, "result": stats.paired_difference(x, y)})
