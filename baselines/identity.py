@@ -10,6 +10,7 @@ SPEC = MethodSpec(
     # rounding makes the uint8 -> float -> uint8 round trip exact; truncation could lose a grey level
     quantisation=Quantisation.ROUND,
     trained_on="nothing: no parameters",
+    training_set="none",
     trained_on_source="derain-bench",
 )
 

@@ -18,14 +18,14 @@ FEATURES = 32
 RESIDUAL_BLOCKS = 5
 
 
-def _conv(in_channels: int, out_channels: int, activation: nn.Module | None) -> nn.Sequential:
+def conv_layer(in_channels: int, out_channels: int, activation: nn.Module | None) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 3, padding=1)]
     if activation is not None:
         layers.append(activation)
     return nn.Sequential(*layers)  # Sequential keeps the official state-dict keys (`conv0.0.weight`...)
 
 
-def _residual_block() -> nn.Sequential:
+def residual_block() -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(FEATURES, FEATURES, 3, padding=1),
         nn.ReLU(),
@@ -42,15 +42,15 @@ class PReNet(nn.Module):
         self.stages = stages
         self.lstm = lstm
         self.recursive = recursive
-        self.conv0 = _conv(6, FEATURES, nn.ReLU())
+        self.conv0 = conv_layer(6, FEATURES, nn.ReLU())
         for k in range(1, 2 if recursive else RESIDUAL_BLOCKS + 1):
-            self.add_module(f"res_conv{k}", _residual_block())
+            self.add_module(f"res_conv{k}", residual_block())
         if lstm:
-            self.conv_i = _conv(2 * FEATURES, FEATURES, nn.Sigmoid())
-            self.conv_f = _conv(2 * FEATURES, FEATURES, nn.Sigmoid())
-            self.conv_g = _conv(2 * FEATURES, FEATURES, nn.Tanh())
-            self.conv_o = _conv(2 * FEATURES, FEATURES, nn.Sigmoid())
-        self.conv = _conv(FEATURES, 3, None)
+            self.conv_i = conv_layer(2 * FEATURES, FEATURES, nn.Sigmoid())
+            self.conv_f = conv_layer(2 * FEATURES, FEATURES, nn.Sigmoid())
+            self.conv_g = conv_layer(2 * FEATURES, FEATURES, nn.Tanh())
+            self.conv_o = conv_layer(2 * FEATURES, FEATURES, nn.Sigmoid())
+        self.conv = conv_layer(FEATURES, 3, None)
 
     def _residual_blocks(self) -> list[nn.Module]:
         if self.recursive:
@@ -85,11 +85,16 @@ _CITATION = "Ren et al., Progressive Image Deraining Networks: A Better and Simp
 _PUBLISHED_SOURCE = (
     "csdwren/PReNet README (MATLAB statistic/*.m: Y of rgb2ycbcr on im2double, outputs saved as uint8(255*x))"
 )
-_TRAINING_SETS = {
-    "rain100h": "RainTrainH, 1,254 of 1,800 pairs (those sharing backgrounds with the Rain100H test set removed)",
-    "rain100l": "RainTrainL (200 pairs)",
-    "rain1400": "Rain12600 (DDN-Data training set)",
+# tag -> (training set in words, its short name)
+TRAINING_SETS = {
+    "rain100h": (
+        "RainTrainH, 1,254 of 1,800 pairs (those sharing backgrounds with the Rain100H test set removed)",
+        "RainTrainH (1,254)",
+    ),
+    "rain100l": ("RainTrainL (200 pairs)", "RainTrainL"),
+    "rain1400": ("Rain12600 (DDN-Data training set)", "Rain12600"),
 }
+REAL_RAIN = ("real rainy images (official release, no ground truth)", "real rain")
 
 
 @dataclass(frozen=True)
@@ -152,13 +157,14 @@ def weights_asset(name: str) -> Asset:
 def spec(name: str) -> MethodSpec:
     arch_name, tag = name.split(".")
     arch = _ARCHS[arch_name]
-    trained_on = _TRAINING_SETS.get(tag, "real rainy images (official release, no ground truth)")
+    trained_on, training_set = TRAINING_SETS.get(tag, REAL_RAIN)
     return MethodSpec(
         name=name,
         summary=f"{arch.summary}; official {tag} weights",
         quantisation=Quantisation.TRUNCATE,
         weights=weights_asset(name),
         trained_on=trained_on,
+        training_set=training_set,
         trained_on_source="csdwren/PReNet README (training data and logs/ folders)",
         citation=_CITATION,
         published={

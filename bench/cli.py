@@ -413,10 +413,10 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _ls(args: argparse.Namespace) -> int:
     if args.what == "methods":
-        from bench.registry import build_method, method_names
+        from bench.assets import Store
+        from bench.method_listing import format_method_table
 
-        for name in method_names():
-            print(f"{name:20s} {build_method(name).spec.summary}")
+        print(format_method_table(Store.from_env()))
     elif args.what == "datasets":
         from bench import data
 

@@ -15,7 +15,6 @@ also fixes the range of `forward`'s output: [0, 1], or [-1, 1] for `TRUNCATE_SIG
 loaded (path, sha256, source), so a number never hides the weights that produced it.
 """
 
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 
 from bench.assets import Asset, Store, sha256_file
+from bench.checkpoints import load_strict, read_state_dict
 from bench.errors import AssetError
 
 
@@ -48,6 +48,7 @@ class MethodSpec:
     quantisation: Quantisation
     weights: Asset | None = None
     trained_on: str | None = None  # what the weights were trained on, in words, with `trained_on_source`
+    training_set: str = ""  # the same as one short name, for listings ("RainTrainH", "Rain200H train")
     trained_on_source: str = ""
     # dataset name -> why evaluating these weights on it scores training images (see bench.overlap)
     training_overlaps: Mapping[str, str] = field(default_factory=dict)
@@ -72,7 +73,8 @@ class WeightsRecord:
     path: str
     sha256: str
     source: str  # "declared": the spec's weights, verified; "user": a file given to `prepare(weights=...)`
-    metadata: Mapping[str, Any] = field(default_factory=dict)  # what the file says about itself, if anything
+    # what the file says about itself, and which historic layout was undone to load it (bench.checkpoints)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 class DerainMethod:
@@ -130,9 +132,26 @@ class DerainMethod:
     def _load_network(self, path: Path | None) -> tuple[nn.Module, dict[str, Any]]:
         """The network with the state dict in `path` loaded (as built when None), and the file's metadata."""
         net = self._build()
-        if path is not None:
-            load_strict(net, load_state_dict(path), path)
-        return net, {}
+        if path is None:
+            return net, {}
+        state, undone = read_state_dict(path)
+        load_strict(net, state, path)
+        return net, undone
+
+    def weights_location(self, store: Store) -> str:
+        """Where the declared weights are now: `cached`, `mirrored`, `download` (from their release), `-` (none)."""
+        weights = self.spec.weights
+        if weights is None:
+            return "-"
+        if store.local_path(weights).is_file():
+            return "cached"
+        if store.mirror is not None and (store.mirror / weights.path).is_file():
+            return "mirrored"
+        return "download"
+
+    def parameter_count(self) -> int:
+        """Parameters of the network as built (no weights are loaded)."""
+        return count_parameters(self._build)
 
     def _prepared_net(self) -> nn.Module:
         if self.net is None:
@@ -140,55 +159,13 @@ class DerainMethod:
         return self.net
 
 
+def count_parameters(build: Callable[[], nn.Module]) -> int:
+    """Parameters of the network `build` makes, built on the meta device: shapes only, no memory, no init."""
+    with torch.device("meta"):
+        return sum(parameter.numel() for parameter in build().parameters())
+
+
 def _existing_file(path: Path) -> Path:
     if not path.is_file():
         raise AssetError(f"weights file {path} does not exist")
     return path
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint holding a mapping without running pickled code (`weights_only=True`)."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise AssetError(f"{path} cannot be loaded as plain tensors (weights_only=True): {_load_failure(exc)}") from exc
-    if not isinstance(checkpoint, Mapping):
-        raise AssetError(f"{path} holds a {type(checkpoint).__name__}, not a mapping (state dict or checkpoint)")
-    return dict(checkpoint)
-
-
-def _load_failure(exc: Exception) -> str:
-    """One line of a torch.load error: the unpickler's own reason (e.g. "Unsupported operand 103" for a file that
-    is no pickle, or the global it refused) rather than torch's general advice around it."""
-    _, marker, reason = str(exc).partition("WeightsUnpickler error:")
-    if marker:
-        return " ".join(reason.split("Check the documentation of torch.load")[0].split()) or type(exc).__name__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Load a plain state dict (names -> tensors) without running pickled code."""
-    state = load_checkpoint(path)
-    if not_tensors := [key for key, value in state.items() if not isinstance(value, torch.Tensor)]:
-        raise AssetError(f"{path} is not a plain state dict: {_few(not_tensors)} not tensors")
-    return state
-
-
-def load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], source: Path) -> None:
-    """`net.load_state_dict(state, strict=True)`; a file that does not fit fails with one line naming it."""
-    expected = net.state_dict().keys()
-    missing, unexpected = sorted(expected - state.keys()), sorted(state.keys() - expected)
-    if missing or unexpected:
-        problems = [f"{_few(keys)} {what}" for keys, what in ((missing, "missing"), (unexpected, "unexpected")) if keys]
-        raise AssetError(f"{source} does not fit {type(net).__name__}: {'; '.join(problems)}")
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # shape mismatches, listed by torch one per line
-        raise AssetError(f"{source} does not fit {type(net).__name__}: {' '.join(str(exc).split())}") from exc
-
-
-def _few(keys: list[str], shown: int = 3) -> str:
-    """`'a', 'b', 'c' and 4 more` for messages that must stay one line."""
-    listed = ", ".join(repr(key) for key in keys[:shown])
-    return listed + (f" and {len(keys) - shown} more" if len(keys) > shown else "")

@@ -2,7 +2,8 @@
 
 Names follow `arch.tag` (the tag names the weights, usually the training set). A target is a
 `"module:function"` string; the module is imported only when that method is asked for, so one broken
-optional dependency cannot break unrelated commands. Adding a baseline = one module + lines here.
+optional dependency cannot break unrelated commands. Adding a family = one module in baselines/ + one `_family`
+entry here (its names); `family(name)` is that module, which `ls methods` groups by.
 
 A method whose network takes one fixed input size declares inference protocols, the ways it meets other
 sizes; `name@protocol` picks one (`msdr@tiled`), the bare name the method's default. The factory gets the
@@ -18,17 +19,24 @@ from bench.names import unknown_name
 if TYPE_CHECKING:  # importing bench.method would import torch, which `ls` and `--help` do not need
     from bench.method import DerainMethod
 
-_PRENET_TAGS = ("rain100h", "rain100l", "rain1400")
+
+def _family(target: str, *names: str) -> dict[str, str]:
+    """One registry line per family: every name (space-separated groups allowed) -> the family's factory."""
+    return dict.fromkeys(" ".join(names).split(), target)
+
+
+def _each(archs: str, tags: str) -> str:
+    """`_each("a b", "x y")` -> "a.x a.y b.x b.y"."""
+    return " ".join(f"{arch}.{tag}" for arch in archs.split() for tag in tags.split())
+
 
 METHODS: dict[str, str] = {
     "identity": "baselines.identity:build",
-    **{
-        f"{arch}.{tag}": "baselines.prenet:build"
-        for arch in ("prenet", "prenet_r", "prn", "prn_r")
-        for tag in _PRENET_TAGS
-    },
-    "prenet.real1": "baselines.prenet:build",
-    "prenet.real2": "baselines.prenet:build",
+    **_family(
+        "baselines.prenet:build",
+        _each("prenet prenet_r prn prn_r", "rain100h rain100l rain1400"),
+        _each("prenet", "real1 real2"),
+    ),
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
 }
@@ -37,6 +45,12 @@ _MSDR_INFERENCE = ("paper", "tiled")
 
 # method -> its inference protocols (the `@protocol` name suffixes it accepts)
 INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = {"msdr": _MSDR_INFERENCE, "msdr-s": _MSDR_INFERENCE}
+
+
+def family(name: str) -> str:
+    """The family a registered method belongs to: the module that builds it (`brn`), or its package (`msdr`)."""
+    method, _ = parse_method_name(name)
+    return METHODS[method].partition(":")[0].removeprefix("baselines.").partition(".")[0]
 
 
 def parse_method_name(name: str) -> tuple[str, str | None]:

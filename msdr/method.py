@@ -17,6 +17,8 @@ Weights are checkpoints in the suite's export format (`python -m msdr.export`), 
 repository publishes none, so `msdr` needs the user's (`--weights msdr=PATH`); `msdr-s` ships with the code.
 """
 
+import functools
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,8 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.assets import Store, sha256_file
+from bench.checkpoints import load_checkpoint, load_strict
 from bench.errors import AssetError, ChecksumError
-from bench.method import DerainMethod, MethodSpec, Quantisation, load_checkpoint, load_strict
+from bench.method import DerainMethod, MethodSpec, Quantisation, count_parameters
 from msdr.model import MSDRNet
 
 Derain = Callable[[torch.Tensor], torch.Tensor]
@@ -211,6 +214,7 @@ class Variant:
     checkpoint: str | None = None  # file under CHECKPOINT_DIR; None: no weights ship with the code
     sha256: str = ""  # of the checkpoint file
     trained_on: str = "your weights: their checkpoint records the training sets (checked at evaluation)"
+    training_set: str = "yours"
     trained_on_source: str = "the checkpoint's training record"
     training_overlaps: tuple[tuple[str, str], ...] = ()  # (dataset, why) beyond the checkpoint's own record
 
@@ -232,6 +236,7 @@ _VARIANTS = (
         checkpoint="msdr-s.pt",
         sha256=MSDR_S_SHA256,
         trained_on="the 100 mirrored Rain100H *test* pairs' clean images, with light synthetic rain",
+        training_set="Rain100H test clean + synthetic rain",
         trained_on_source="README, 'The committed msdr-s checkpoint' (the command that trained it)",
         training_overlaps=(
             ("rain100l", "Rain100L's test images share their backgrounds with Rain100H's, on which msdr-s trained"),
@@ -257,6 +262,7 @@ def spec(variant: Variant, inference: str) -> MethodSpec:
         inference=inference,
         citation=_CITATION,
         trained_on=variant.trained_on,
+        training_set=variant.training_set,
         trained_on_source=variant.trained_on_source,
         training_overlaps=dict(variant.training_overlaps),
     )
@@ -276,7 +282,15 @@ class MSDRMethod(DerainMethod):
         derained = INFERENCE[self.spec.inference].run(net.derain, bgr, net.image_size)
         return derained.flip(1)
 
-    def _declared_weights(self, store: Store) -> Path | None:
+    def weights_location(self, store: Store) -> str:
+        return "yours" if self.variant.checkpoint is None else "in repo"
+
+    def parameter_count(self) -> int:
+        """The paper's network for `msdr`; the committed checkpoint's configuration for `msdr-s`."""
+        config = {} if self.variant.checkpoint is None else read_checkpoint(self._declared_weights(None)).model_config
+        return _network_parameters(json.dumps(config, sort_keys=True))
+
+    def _declared_weights(self, store: Store | None) -> Path | None:
         if self.variant.checkpoint is None:
             return None
         return verified_committed_checkpoint(self.variant.name, self.variant.checkpoint, self.variant.sha256)
@@ -305,6 +319,12 @@ class MSDRMethod(DerainMethod):
             "training": checkpoint.training,
         }
         return net, metadata
+
+
+@functools.cache
+def _network_parameters(config_json: str) -> int:
+    """Cached: building MSDR-Net takes seconds, its He-normal init runs even on the meta device."""
+    return count_parameters(lambda: MSDRNet(**json.loads(config_json)))
 
 
 def build(name: str) -> MSDRMethod:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.method import load_state_dict
+from bench.checkpoints import load_state_dict
 from bench.registry import build_method
 
 pytestmark = pytest.mark.reference

@@ -13,8 +13,9 @@ from torch import nn
 import msdr.method
 from baselines.prenet import PReNet
 from bench.assets import sha256_file
+from bench.checkpoints import load_state_dict
 from bench.errors import AssetError, ChecksumError
-from bench.method import DerainMethod, MethodSpec, Quantisation, load_state_dict
+from bench.method import DerainMethod, MethodSpec, Quantisation
 from bench.registry import INFERENCE_PROTOCOLS, build_method
 from msdr.method import (
     CHECKPOINT_FORMAT,

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from bench.errors import UnknownNameError
-from bench.registry import build_method, method_names, parse_method_name
+from bench.registry import build_method, family, method_names, parse_method_name
 
 
 def test_prenet_family_and_identity_are_registered():
@@ -72,3 +72,24 @@ def test_unknown_method_with_or_without_protocol_suggests_msdr():
     for name in ("msdrr", "msdrr@tiled"):
         with pytest.raises(UnknownNameError, match=r"Unknown method 'msdrr'\. Did you mean: msdr\b"):
             build_method(name)
+
+
+def test_every_registered_name_builds_with_its_own_name_and_declared_weights():
+    """The registry's name lists and the families' weights tables agree: no name without weights, none missing."""
+    for name in method_names():
+        method = build_method(name)
+        assert method.spec.name == name or method.spec.name == f"{name}@{method.spec.inference}"
+        family_weights = method.spec.weights
+        if family_weights is not None:
+            assert family_weights.path.startswith("weights/") and len(family_weights.sha256) == 64
+
+
+def test_families_group_names_by_the_module_that_builds_them():
+    assert family("prenet.rain100h") == "prenet"
+    assert family("msdr@tiled") == family("msdr-s") == "msdr"
+
+
+def test_each_weights_file_belongs_to_one_name():
+    files = [build_method(name).spec.weights for name in method_names()]
+    paths = [f.path for f in files if f is not None]
+    assert len(paths) == len(set(paths))
