@@ -37,6 +37,7 @@ METHODS: dict[str, str] = {
         _each("prenet prenet_r prn prn_r", "rain100h rain100l rain1400"),
         _each("prenet", "real1 real2"),
     ),
+    **_family("baselines.brn:build", _each("brn brn_xr brn_rx crn", "rain100h rain100l"), "brn.real"),
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
 }
