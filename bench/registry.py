@@ -38,6 +38,13 @@ METHODS: dict[str, str] = {
         _each("prenet", "real1 real2"),
     ),
     **_family("baselines.brn:build", _each("brn brn_xr brn_rx crn", "rain100h rain100l"), "brn.real"),
+    **_family(
+        "baselines.recderain:build",
+        _each("brn_tip", "rain100h rain100l rain1400 rain200h rain200l generalization real"),
+        _each("prenet rescan spanet", "rain200h rain200l"),
+        "srn_tip.real",
+    ),
+    "spanet.spa": "baselines.spanet:build",
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
 }

@@ -1,7 +1,7 @@
-"""The BRN ports against the official weights (shangwei5/BRN): every weights file loads with `strict=True`, and an
-independent functional re-implementation of the official forward passes (written here from the four generator
-classes of shangwei5/BRN, on the raw state-dict tensors, one variant spelled out at a time) gives the same output
-on a real Rain100H crop."""
+"""The BRN ports against the official weights of both releases (shangwei5/BRN, csdwren/RecDerain): every weights
+file loads with `strict=True`, and an independent functional re-implementation of the official forward passes
+(written here from the four generator classes of shangwei5/BRN and RecDerain's BRN, on the raw state-dict tensors,
+one variant spelled out at a time) gives the same output on a real Rain100H crop."""
 
 import numpy as np
 import pytest
@@ -37,7 +37,7 @@ def _resnet(state, suffix, x, blocks):
 
 # variant -> (does the rain LSTM read h, does the background LSTM read h_r), as the official classes concatenate
 OFFICIAL_LINKS = {
-    "brn": (True, True),  # Generator_prelstminter22
+    "brn": (True, True),  # Generator_prelstminter22 (and RecDerain's BRN)
     "brn_xr": (True, False),  # Generator_prelstminter33
     "brn_rx": (False, True),  # Generator_prelstminter11
     "crn": (False, False),  # Generator_prelstm
@@ -58,7 +58,7 @@ def official_forward(state, y, variant, stages):
     return x
 
 
-BRN_NAMES = [name for name in METHODS if family(name) == "brn"]
+BRN_NAMES = [name for name in METHODS if family(name) == "brn" or name.startswith("brn_tip.")]
 PARAMETERS = {"brn": 412_518, "brn_xr": 375_654, "brn_rx": 375_654, "crn": 338_790}  # ../shared/docs/baselines.md
 
 
@@ -66,8 +66,8 @@ PARAMETERS = {"brn": 412_518, "brn_xr": 375_654, "brn_rx": 375_654, "crn": 338_7
 def test_port_matches_independent_forward_on_real_image(name, mirror, mirror_store):
     method = build_method(name)
     method.prepare(mirror_store, torch.device("cpu"))  # strict=True
-    variant = name.split(".")[0]
-    stages = 4  # shangwei5/BRN's test scripts: --inter_iter 4
+    variant = name.split(".")[0].removesuffix("_tip")
+    stages = 8 if name.startswith("brn_tip.") else 4  # RecDerain's test_BRN.py: --inter_iter 8; shangwei5/BRN: 4
     assert method.parameter_count() == PARAMETERS[variant]
     state, _ = read_state_dict(mirror_store.fetch(method.spec.weights))
     rainy = np.asarray(Image.open(mirror / "datasets/Rain100H/test/small/rain/norain-7.png").convert("RGB"))
@@ -95,3 +95,12 @@ def test_the_rain_branch_is_unfolded_with_three_of_its_five_blocks(mirror_store)
         method.net.res_conv3_r[0].bias.add_(1.0)
         assert not torch.equal(method.forward(x), before)
 
+
+def test_srn_is_prenets_network_key_for_key(mirror_store):
+    """RecDerain's SRN class is PReNet6 (same layers, same forward): its weights load into PReNet's port, whose
+    forward is checked against the official one in test_prenet_weights.py."""
+    srn, prenet = build_method("srn_tip.real"), build_method("prenet.rain100h")
+    srn.prepare(mirror_store, torch.device("cpu"))
+    prenet.prepare(mirror_store, torch.device("cpu"))
+    shapes = {key: tensor.shape for key, tensor in prenet.net.state_dict().items()}
+    assert {key: tensor.shape for key, tensor in srn.net.state_dict().items()} == shapes

@@ -48,6 +48,8 @@ def official_forward(state: dict, rainy: torch.Tensor, lstm: bool, recursive: bo
         ("prenet_r.rain100l", True, True),
         ("prn.rain1400", False, False),
         ("prn_r.rain100h", False, True),
+        ("prenet.rain200h", True, False),  # the BRN authors' re-trainings (csdwren/RecDerain)
+        ("prenet.rain200l", True, False),
     ],
 )
 def test_port_matches_independent_forward_on_real_image(name, lstm, recursive, mirror, mirror_store):

@@ -85,6 +85,8 @@ def test_every_registered_name_builds_with_its_own_name_and_declared_weights():
 
 
 def test_families_group_names_by_the_module_that_builds_them():
+    assert family("brn.rain100h") == family("crn.rain100l") == "brn"
+    assert family("brn_tip.rain100h") == family("rescan.rain200h") == family("prenet.rain200l") == "recderain"
     assert family("prenet.rain100h") == "prenet"
     assert family("msdr@tiled") == family("msdr-s") == "msdr"
 
