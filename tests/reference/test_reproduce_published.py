@@ -1,10 +1,10 @@
-"""Published PReNet numbers (csdwren/PReNet README, MATLAB `matlab-double`) reproduced through the harness.
+"""Published PReNet and BRN numbers (their READMEs, MATLAB `matlab-double`) reproduced through the harness.
 
 The published numbers and tolerances are those of the full reproduction suite (reports/suites/full.toml, which
 `nox -s reproduce` runs as a command). The full sets are `slow` (`python -m pytest -m slow tests/reference`, ~30 min
-on 2 CPU cores); a two-image run through the whole
+on 2 CPU cores for PReNet, more for BRN); a two-image run through the whole
 pipeline (mirror -> verified weights and images -> forward -> scoring) is in the default test run. Each full
-run must also equal, to float precision, the committed reference results (reports/reference/) that the
+run must also equal, to float precision, the committed full reproduction (reports/reference/full/) that the
 README's tables are checked against (tests/unit/test_readme_numbers.py).
 """
 
@@ -38,8 +38,13 @@ REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
 
 
 def _committed_means(method: str, dataset: str) -> dict:
-    runs = json.loads((REFERENCE / f"{dataset}.json").read_text(encoding="utf-8"))["runs"]
-    (found,) = [r for r in runs if r["method"] == method]
+    """The means of the committed full reproduction (reports/reference/full/<group>/results.json)."""
+    runs = [
+        run
+        for path in sorted((REFERENCE / "full").glob("*/results.json"))
+        for run in json.loads(path.read_text(encoding="utf-8"))["runs"]
+    ]
+    (found,) = [r for r in runs if (r["method"], r["dataset"]) == (method, dataset)]
     return found["means"]
 
 

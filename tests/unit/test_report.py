@@ -89,7 +89,8 @@ def test_leaderboard_means_are_the_per_image_means(run_folder, report):
         psnr = [float(r["psnr@matlab-double"]) for r in rows if r["method"] == method]
         expected = sum(psnr) / len(psnr)
         row = re.search(
-            rf"<tr><td><code>{re.escape(method)}</code></td><td class=\"num\" data-value=\"8\">8</td>\s*"
+            rf"<tr><td><code>{re.escape(method)}</code>(?:<br><span class=\"muted\">trained: [^<]*</span>)?</td>"
+            r'<td class="num" data-value="8">8</td>\s*'
             r'<td class="num" data-value="([^"]+)">',
             report,
         )
@@ -262,3 +263,9 @@ def test_the_inset_is_the_square_where_the_two_outputs_differ_most():
     assert size == 70 // 4
     assert sums[top, left] == max(sums.values())
     assert 40 - size < top <= 55 and 60 - size < left <= 75
+
+
+def test_each_leaderboard_row_says_what_its_weights_were_trained_on(report):
+    """Cross-set rows (weights trained for another set) must be recognisable where they are ranked."""
+    board = report.split("<h3>2. Leaderboard</h3>")[1].split("</table>")[0]
+    assert "<code>identity</code><br><span class=\"muted\">trained: none</span>" in board
