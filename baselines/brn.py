@@ -21,7 +21,7 @@ from torch import nn
 
 from baselines.prenet import FEATURES, RESIDUAL_BLOCKS, TRAINING_SETS, conv_layer, residual_block
 from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.method import DerainMethod, MethodSpec, Quantisation, published_scores
 
 RAIN_BRANCH_BLOCKS_APPLIED = 3
 _GATES = (("i", nn.Sigmoid), ("f", nn.Sigmoid), ("g", nn.Tanh), ("o", nn.Sigmoid))
@@ -146,10 +146,7 @@ def spec(name: str) -> MethodSpec:
         training_set=training_set,
         trained_on_source="shangwei5/BRN README and logs/readme.txt (the PReNet training sets)",
         citation=_CITATION,
-        published={
-            dataset: {"psnr@matlab-double": psnr, "ssim@matlab-double": ssim}
-            for dataset, (psnr, ssim) in _PUBLISHED.get(name, {}).items()
-        },
+        published=published_scores(_PUBLISHED.get(name, {}), "matlab-double"),
         published_source=_PUBLISHED_SOURCE if name in _PUBLISHED else "",
     )
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.method import DerainMethod, MethodSpec, Quantisation, published_scores
 
 FEATURES = 32
 RESIDUAL_BLOCKS = 5
@@ -167,10 +167,7 @@ def spec(name: str) -> MethodSpec:
         training_set=training_set,
         trained_on_source="csdwren/PReNet README (training data and logs/ folders)",
         citation=_CITATION,
-        published={
-            dataset: {"psnr@matlab-double": psnr, "ssim@matlab-double": ssim}
-            for dataset, (psnr, ssim) in _PUBLISHED.get(name, {}).items()
-        },
+        published=published_scores(_PUBLISHED.get(name, {}), "matlab-double"),
         published_source=_PUBLISHED_SOURCE if name in _PUBLISHED else "",
     )
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from baselines import brn, prenet, rescan, spanet
 from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.method import DerainMethod, MethodSpec, Quantisation, published_scores
 
 _RAW = "https://raw.githubusercontent.com/csdwren/RecDerain"
 _HEAD = "5b2ad01d41d3b0cd251d0b4033071b796f234cac"
@@ -159,10 +159,7 @@ def spec(name: str) -> MethodSpec:
         training_set=training_set,
         trained_on_source="csdwren/RecDerain README and test_*.sh",
         citation=_CITATION,
-        published={
-            dataset: {"psnr@matlab-double": psnr, "ssim@matlab-double": ssim}
-            for dataset, (psnr, ssim) in weights.published.items()
-        },
+        published=published_scores(weights.published, "matlab-double"),
         published_source=_PUBLISHED_SOURCE if weights.published else "",
     )
 

@@ -159,6 +159,11 @@ class DerainMethod:
         return self.net
 
 
+def published_scores(numbers: Mapping[str, tuple[float, float]], protocol: str) -> dict[str, dict[str, float]]:
+    """`{"rain100h": (29.46, 0.899)}` -> the spec's `published`: `{"rain100h": {"psnr@<protocol>": ..., ...}}`."""
+    return {dataset: {f"psnr@{protocol}": psnr, f"ssim@{protocol}": ssim} for dataset, (psnr, ssim) in numbers.items()}
+
+
 def count_parameters(build: Callable[[], nn.Module]) -> int:
     """Parameters of the network `build` makes, built on the meta device: shapes only, no memory, no init."""
     with torch.device("meta"):

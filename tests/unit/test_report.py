@@ -268,4 +268,4 @@ def test_the_inset_is_the_square_where_the_two_outputs_differ_most():
 def test_each_leaderboard_row_says_what_its_weights_were_trained_on(report):
     """Cross-set rows (weights trained for another set) must be recognisable where they are ranked."""
     board = report.split("<h3>2. Leaderboard</h3>")[1].split("</table>")[0]
-    assert "<code>identity</code><br><span class=\"muted\">trained: none</span>" in board
+    assert '<code>identity</code><br><span class="muted">trained: none</span>' in board
