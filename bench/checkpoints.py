@@ -45,13 +45,6 @@ def _load_failure(exc: Exception) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Load a plain state dict (names -> tensors) without running pickled code."""
-    state = load_checkpoint(path)
-    _require_tensors(state, path, "is not a plain state dict")
-    return state
-
-
 def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The network weights in `path`, whatever the historic layout, and what was done to get them:
     `{"entry": "net", "clock": 40000, "stripped_prefix": "module."}` (empty for a plain state dict)."""

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.checkpoints import load_state_dict
+from bench.checkpoints import read_state_dict
 from bench.registry import build_method
 
 pytestmark = pytest.mark.reference
@@ -55,7 +55,7 @@ def official_forward(state: dict, rainy: torch.Tensor, lstm: bool, recursive: bo
 def test_port_matches_independent_forward_on_real_image(name, lstm, recursive, mirror, mirror_store):
     method = build_method(name)
     method.prepare(mirror_store, torch.device("cpu"))
-    state = load_state_dict(mirror_store.fetch(method.spec.weights))
+    state, _ = read_state_dict(mirror_store.fetch(method.spec.weights))
     path = mirror / "datasets/Rain100H/test/small/rain/norain-7.png"
     rainy = np.asarray(Image.open(path).convert("RGB"))[:160, :200]  # a crop keeps the test fast
     x = method.to_input(rainy)

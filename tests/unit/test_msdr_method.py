@@ -13,7 +13,7 @@ from torch import nn
 import msdr.method
 from baselines.prenet import PReNet
 from bench.assets import sha256_file
-from bench.checkpoints import load_state_dict
+from bench.checkpoints import read_state_dict
 from bench.errors import AssetError, ChecksumError
 from bench.method import DerainMethod, MethodSpec, Quantisation
 from bench.registry import INFERENCE_PROTOCOLS, build_method
@@ -329,7 +329,7 @@ def test_user_weights_replace_the_declared_ones_as_a_plain_state_dict(tmp_path):
     assert all(torch.equal(method.net.state_dict()[k], v) for k, v in state.items())
     assert method.describe()["loaded_weights"]["source"] == "user"
     assert method.describe()["weights"]["url"].endswith("PRN6_r/net_latest.pth")  # the declared ones, for reference
-    assert load_state_dict(tmp_path / "mine.pth").keys() == state.keys()
+    assert read_state_dict(tmp_path / "mine.pth")[0].keys() == state.keys()
 
 
 def test_user_weights_that_do_not_fit_fail_in_one_line(tmp_path, small_net):
