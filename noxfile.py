@@ -29,9 +29,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The README quick start: PReNet and the identity floor on the built-in synthetic demo set."""
+    """The README quick start: PReNet, UGSM and the identity floor on the built-in synthetic demo set, every metric."""
     session.install("-e", ".")
-    session.run("python", "-m", "bench", "run", "--methods", "prenet.rain100l,identity")
+    session.run(
+        "python",
+        "-m",
+        "bench",
+        "run",
+        "--methods",
+        "prenet.rain100l,ugsm,identity",
+        "--metrics",
+        "psnr,ssim,lpips,niqe",
+    )
 
 
 @nox.session

@@ -7,6 +7,7 @@ checksum matched, so an interrupted download never looks complete.
 """
 
 import hashlib
+import http.client
 import os
 import shutil
 import stat
@@ -113,22 +114,30 @@ class Store:
             raise offline_error(f"{ENV_OFFLINE} is set")
         try:
             with urllib.request.urlopen(asset.url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
-                _write_verified(response, target, asset, source=asset.url)
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise offline_error(str(getattr(exc, "reason", exc))) from exc
+                _write_verified(response, target, asset, source=asset.url, size=response.length)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            raise offline_error(str(getattr(exc, "reason", exc)) or type(exc).__name__) from exc
 
 
-def _write_verified(src: BinaryIO, target: Path, asset: Asset, *, source: str) -> None:
-    """Stream `src` into `target`, renaming into place only when the sha256 matches."""
+def _write_verified(src: BinaryIO, target: Path, asset: Asset, *, source: str, size: int | None = None) -> None:
+    """Stream `src` into `target`, renaming into place only when the sha256 matches (and, when the sender
+    announced `size` bytes, all of them arrived: a transfer cut short is said to be one)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
+        received = 0
         with os.fdopen(fd, "wb") as dst:
             while chunk := src.read(_CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)
+                received += len(chunk)
+        if size is not None and received < size:
+            raise AssetError(
+                f"the download of {source} was interrupted after {received:,} of {size:,} bytes; nothing was "
+                "kept, so running again starts it anew"
+            )
         if digest.hexdigest() != asset.sha256:
             raise ChecksumError(
                 f"{source} has sha256 {digest.hexdigest()}, expected {asset.sha256} for {asset.path} "

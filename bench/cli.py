@@ -1,6 +1,8 @@
 """`python -m bench`: parse, call, print. Errors caused by input are one line on stderr and exit code 2."""
 
 import argparse
+import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,12 @@ from bench.errors import BenchError
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a program killed by SIGPIPE, as `ls | head` is
+
+EXAMPLES = """examples:
+  python -m bench run --methods prenet,ugsm,identity --datasets rain12   # derain and score; prints a table
+  python -m bench reproduce --suite quick --out results/quick            # published numbers, checked
+  python -m bench report results/quick/rain12 --out report.html          # one HTML report of stored results"""
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -36,6 +44,10 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", type=_names, required=True, help="comma-separated, e.g. prenet.rain100h,identity")
     parser.add_argument("--datasets", type=_names, default=(), help="comma-separated dataset names (default: demo)")
     parser.add_argument("--dataset-dir", help="score your own folder (layout detected; with one --datasets, its card)")
+    parser.add_argument("--rainy-dir", help="score two folders of yours: the rainy images (with --clean-dir)")
+    parser.add_argument(
+        "--clean-dir", help="the ground truth of --rainy-dir, paired by file name, then by name without extension"
+    )
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; recorded)")
@@ -59,11 +71,36 @@ def _add_output_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: computed only when asked for (it runs git)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the version and the commit, then exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from bench.checkout import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Reproducible deraining benchmarks.")
+    prog = "derain-bench" if Path(sys.argv[0]).name == "derain-bench" else "python -m bench"
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Reproducible deraining benchmarks.",
+        epilog=EXAMPLES.replace("python -m bench", prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="derain and score: methods x datasets")
+    run = commands.add_parser(
+        "run",
+        help="derain and score: methods x datasets",
+        epilog=EXAMPLES.replace("python -m bench", prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_selection_options(run)
     run.add_argument(
         "--no-ground-truth",
@@ -173,8 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     fetch = commands.add_parser("fetch", help="download and verify weights and datasets ahead of a run")
-    fetch.add_argument("--methods", type=_names, default=())
-    fetch.add_argument("--datasets", type=_names, default=())
+    fetch.add_argument("--methods", type=_names, default=(), help="comma-separated: their weights files")
+    fetch.add_argument(
+        "--datasets", type=_names, default=(), help="comma-separated: their files (or where to download them by hand)"
+    )
     fetch.add_argument("--from", dest="source", type=Path, help="install one dataset from a folder or archive you have")
     _add_store_options(fetch)
 
@@ -185,7 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     ls = commands.add_parser("ls", help="list what exists")
-    ls.add_argument("what", choices=("methods", "datasets", "metrics"))
+    ls.add_argument(
+        "what",
+        choices=("methods", "datasets", "metrics"),
+        help="methods (by family, with weights and published numbers), datasets (with where their files are) "
+        "or metrics (with every protocol)",
+    )
     return parser
 
 
@@ -211,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: no results were written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`ls methods | head`): stop quietly, as `ls` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit must not fail again
+        return EXIT_BROKEN_PIPE
 
 
 def _train(argv: list[str]) -> int:
@@ -266,10 +313,12 @@ def _run_config(args: argparse.Namespace, **settings):
     """The RunConfig of the shared selection options plus the command's own `settings`."""
     from bench import runner
 
-    return runner.RunConfig(
+    config = runner.RunConfig(
         methods=args.methods,
         datasets=args.datasets,
         dataset_dir=args.dataset_dir,
+        rainy_dir=args.rainy_dir,
+        clean_dir=args.clean_dir,
         limit=args.limit,
         device=args.device,
         threads=args.threads,
@@ -278,6 +327,10 @@ def _run_config(args: argparse.Namespace, **settings):
         weights=tuple(args.weights),
         **settings,
     )
+    for asked, resolved in zip(args.methods, config.methods, strict=True):
+        if asked != resolved:
+            _log(f"{asked}: its default weights, {resolved}")
+    return config
 
 
 def _stamp() -> str:
@@ -418,11 +471,10 @@ def _ls(args: argparse.Namespace) -> int:
 
         print(format_method_table(Store.from_env()))
     elif args.what == "datasets":
-        from bench import data
+        from bench.assets import Store
+        from bench.dataset_listing import format_dataset_table
 
-        for name in data.dataset_names():
-            card = data.load_card(name)
-            print(f"{name:20s} {card.pairs:6d} pairs  {card.title}")
+        print(format_dataset_table(Store.from_env()))
     else:
         from bench.metrics import ALL_METRICS, PROTOCOLS
 

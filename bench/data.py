@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import tomllib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,8 +35,16 @@ import numpy as np
 import bench
 from bench.assets import Asset, Store, extract_archive, sha256_file
 from bench.errors import DatasetError
-from bench.images import HALVES, IMAGE_SUFFIXES, inspect_image, is_image_file, read_image, split_halves
-from bench.names import unknown_name
+from bench.images import (
+    HALVES,
+    IMAGE_SUFFIXES,
+    header_notes,
+    inspect_image,
+    is_image_file,
+    read_image,
+    split_halves,
+)
+from bench.names import unknown_name, unknown_names
 
 SOURCES = ("download", "manual", "generated")
 _SHOWN = 5  # how many offending files an error message names before it only counts them
@@ -48,7 +57,9 @@ class PairingRule:
     `pattern` must match the whole rainy file name; `clean` is a `str.format` template over the pattern's
     named groups. `many_to_one` lets several rainy files share one clean file (Rain1400's 14 streak types);
     otherwise every clean file belongs to exactly one rainy file. `rainy_half` marks side-by-side files, where
-    one file holds both images: the rainy image is that half and the clean image the other half.
+    one file holds both images: the rainy image is that half and the clean image the other half. With
+    `any_extension`, the template gives a stem and the clean file is the one image of that stem, whatever its
+    extension (two clean images of one stem are ambiguous and refused).
     """
 
     name: str
@@ -57,6 +68,7 @@ class PairingRule:
     summary: str
     many_to_one: bool = False
     rainy_half: str | None = None
+    any_extension: bool = False
 
     def clean_name(self, rainy_name: str) -> str | None:
         """The clean file name for `rainy_name`, or None when the name does not fit the pattern."""
@@ -79,6 +91,13 @@ RULES: dict[str, PairingRule] = {
     rule.name: rule
     for rule in (
         PairingRule("same-name", r"(?P<file>.+)", "{file}", "the clean file has the rainy file's name"),
+        PairingRule(
+            "same-stem",
+            r"(?P<stem>.+)\.[^.]+",
+            "{stem}",
+            "the clean file has the rainy file's name up to the extension (1.png -> 1.jpg)",
+            any_extension=True,
+        ),
         PairingRule("rain-prefix", rf"rain-(?P<id>\d+){_EXT}", "norain-{id}{ext}", "rain-XXX -> norain-XXX (PReNet)"),
         PairingRule("jorder-x2", rf"norain-(?P<id>\d+)x2{_EXT}", "norain-{id}{ext}", "norain-Nx2 -> norain-N (JORDER)"),
         PairingRule(
@@ -114,22 +133,44 @@ class Layout:
         return RULES[self.rule]
 
     def describe(self) -> str:
-        return f"{self.rainy}/ + {self.clean}/ ({self.rule})"
+        """In words, for messages: `rainy in rain/, clean in norain/: the clean file has the rainy file's name`."""
 
+        def folder(name: str) -> str:
+            return "the folder itself" if name == "." else f"{name}/"
+
+        if self.rainy == self.clean:
+            where = f"rainy and clean in {folder(self.rainy)}"
+        else:
+            where = f"rainy in {folder(self.rainy)}, clean in {folder(self.clean)}"
+        return f"{where}: {self.pairing.summary}"
+
+
+# Rainy and clean folder names seen in published copies and training code (BasicSR's lq/gt, Restormer's
+# input/target, ...): each is tried with the same file name, then the same stem.
+_FOLDER_PAIRS = (
+    ("rain", "norain"),
+    ("input", "target"),
+    ("lq", "gt"),
+    ("input", "gt"),
+    ("rainy", "clean"),
+    ("rain", "groundtruth"),
+)
 
 # What `open_folder` recognises without a card, tried in this order. Side-by-side files are not guessed
 # (any folder of images would fit); they need a card that declares them.
 KNOWN_LAYOUTS = (
-    Layout("rain", "norain", "same-name"),
+    *(Layout(rainy, clean, rule) for rainy, clean in _FOLDER_PAIRS for rule in ("same-name", "same-stem")),
     Layout("rain", "norain", "rain-prefix"),
     Layout("rain", "norain", "jorder-x2"),
     Layout("rain/X2", "norain", "jorder-x2"),
-    Layout("input", "target", "same-name"),
     Layout("rainy", ".", "rain-prefix"),
     Layout("rainy_image", "ground_truth", "rain1400"),
     Layout("rain", "gt", "gt-suffix"),
     Layout(".", ".", "in-gt"),
 )
+
+# How `open_folder_pair` pairs two folders given by the user, tried in this order
+FOLDER_PAIR_RULES = ("same-name", "same-stem", "rain-prefix", "jorder-x2", "gt-suffix", "rain1400")
 
 
 @dataclass(frozen=True)
@@ -187,6 +228,8 @@ class Dataset:
     samples: tuple[Sample, ...]
     complete: bool
     layout: Layout | None = None
+    # what the file headers say a reader should know (conversions to RGB, lossy JPEG data), one line per kind
+    header_warnings: tuple[str, ...] = ()
 
     def fingerprint(self) -> str:
         """sha256 over the sorted lines "name rainy_sha256 clean_sha256" ("-" without ground truth)."""
@@ -195,6 +238,15 @@ class Dataset:
     def file_checksums(self) -> dict[str, tuple[str, str | None]]:
         """Sample name -> (rainy sha256, clean sha256 or None)."""
         return dict(self._checksums)
+
+    def warnings(self) -> list[str]:
+        """The header warnings, then every group of byte-identical rainy or clean files (Rain100H has one)."""
+        found = list(self.header_warnings)
+        for role, index in (("rainy inputs", 0), ("ground truths", 1)):
+            by_digest = {name: digests[index] for name, digests in self._checksums.items()}
+            for names in identical_files(by_digest):
+                found.append(f"the {role} of {', '.join(names)} are byte-identical files")
+        return found
 
     def describe(self) -> dict:
         card = self.card
@@ -213,6 +265,7 @@ class Dataset:
             "pairing_rule": self.layout.pairing.describe() if self.layout else None,
             "fingerprint": self.fingerprint(),
             "notes": list(card.notes) if card else [],
+            "warnings": self.warnings(),
         }
 
     # cached_property writes to the instance __dict__ directly, so it works on a frozen dataclass
@@ -248,6 +301,13 @@ def cards_dir() -> Path:
 
 def dataset_names() -> list[str]:
     return sorted(path.stem for path in cards_dir().glob("*.toml"))
+
+
+def check_dataset_names(names: Iterable[str]) -> None:
+    """Every name is a dataset card; all unknown names are reported in one error."""
+    known = dataset_names()
+    if unknown := [name for name in names if name not in known]:
+        raise unknown_names("dataset", unknown, known)
 
 
 def load_card(name: str) -> DatasetCard:
@@ -385,7 +445,8 @@ def _provide_files(card: DatasetCard, store: Store) -> Path:
     if not root.is_dir():
         raise DatasetError(
             f"dataset '{card.name}' is not installed: {root} does not exist. Download it from {card.download}; "
-            f"then either extract it to {root} or pass --dataset-dir PATH pointing at the extracted folder"
+            f"then install it with `python -m bench fetch --datasets {card.name} --from FILE` (a folder, zip or "
+            "tar), or pass --dataset-dir PATH pointing at the extracted folder"
         )
     return root
 
@@ -401,9 +462,37 @@ def open_folder(path: Path, *, card: DatasetCard | None = None, allow_incomplete
         raise DatasetError(f"{path} is not a folder")
     root, layout, samples = _pair_folder(path, card.layouts if card else KNOWN_LAYOUTS)
     complete = _check_count(card, len(samples), root, allow_incomplete)
-    _check_headers(root, samples)
+    warnings = _check_headers(root, samples)
     name = card.name if card else f"dir:{root.name}"
-    return Dataset(name=name, card=card, root=root, samples=samples, complete=complete, layout=layout)
+    return Dataset(name, card, root, samples, complete, layout, warnings)
+
+
+def open_folder_pair(
+    rainy: Path, clean: Path, *, card: DatasetCard | None = None, allow_incomplete: bool = False
+) -> Dataset:
+    """Pair two folders given by the user, by the first rule of FOLDER_PAIR_RULES that pairs every file.
+
+    The dataset is named "dirs:<rainy folder name>+<clean folder name>" unless a card names it.
+    """
+    rainy, clean = Path(rainy).resolve(), Path(clean).resolve()
+    for folder, option in ((rainy, "--rainy-dir"), (clean, "--clean-dir")):
+        if not folder.is_dir():
+            raise DatasetError(f"{option} {folder} is not a folder")
+        if not _holds_images(folder, depth=0):
+            raise DatasetError(f"no images found in {folder} ({option}; {', '.join(sorted(IMAGE_SUFFIXES))})")
+    if rainy == clean:
+        raise DatasetError(
+            f"--rainy-dir and --clean-dir are both {rainy}; for one folder holding both use --dataset-dir"
+        )
+    root = Path(os.path.commonpath([rainy, clean]))
+    layouts = tuple(
+        Layout(os.path.relpath(rainy, root), os.path.relpath(clean, root), rule) for rule in FOLDER_PAIR_RULES
+    )
+    root, layout, samples = _pair_folder(root, layouts)
+    complete = _check_count(card, len(samples), root, allow_incomplete)
+    warnings = _check_headers(root, samples)
+    name = card.name if card else f"dirs:{rainy.name}+{clean.name}"
+    return Dataset(name, card, root, samples, complete, layout, warnings)
 
 
 def open_rainy_folder(path: Path) -> Dataset:
@@ -421,8 +510,8 @@ def open_rainy_folder(path: Path) -> Dataset:
     if clashes := sorted(stem for stem, count in stems.items() if count > 1):
         raise DatasetError(f"{path}: {_listing('names used by more than one file', tuple(clashes))}")
     samples = tuple(Sample(Path(name).stem, path / name, None) for name in names)
-    _check_headers(path, samples)
-    return Dataset(name=f"rainy:{path.name}", card=None, root=path, samples=samples, complete=True)
+    warnings = _check_headers(path, samples)
+    return Dataset(f"rainy:{path.name}", None, path, samples, True, header_warnings=warnings)
 
 
 def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
@@ -528,12 +617,28 @@ def _find_root(path: Path, layouts: tuple[Layout, ...]) -> Path:
         and any(_applies(folder, layout) for layout in layouts)
     ]
     if not candidates:
+        if not _holds_images(path, depth=2):
+            raise DatasetError(
+                f"no images found in {path} or its subfolders ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                "point --dataset-dir at the folder holding the dataset, or pass --rainy-dir and --clean-dir"
+            )
         known = "; ".join(layout.describe() for layout in layouts)
-        raise DatasetError(f"{path}: no known dataset layout in it or in its subfolders; looked for: {known}")
+        raise DatasetError(
+            f"{path}: no known dataset layout in it or in its subfolders; looked for: {known}. For any other "
+            "arrangement pass --rainy-dir and --clean-dir"
+        )
     if len(candidates) > 1:
         names = ", ".join(folder.name for folder in candidates)
         raise DatasetError(f"{path}: several subfolders hold a dataset ({names}); point at one of them")
     return candidates[0]
+
+
+def _holds_images(folder: Path, depth: int) -> bool:
+    """Whether `folder` or its subfolders down to `depth` levels hold an image file."""
+    entries = [entry for entry in folder.iterdir() if not entry.name.startswith(".")]
+    if any(is_image_file(entry) for entry in entries):
+        return True
+    return depth > 0 and any(_holds_images(entry, depth - 1) for entry in entries if entry.is_dir())
 
 
 def _applies(root: Path, layout: Layout) -> bool:
@@ -556,15 +661,27 @@ def _pair(root: Path, layout: Layout) -> _Pairing:
     clean_names = set(_image_names(clean_dir))
     if rainy_dir == clean_dir and rule.rainy_half is None:
         clean_names -= set(rainy_names)
-    pairs, unmatched = {}, []
+    by_stem: dict[str, list[str]] = {}
+    if rule.any_extension:
+        for clean in clean_names:
+            by_stem.setdefault(Path(clean).stem, []).append(clean)
+    pairs, unmatched, ambiguous, undecided = {}, [], [], set()
     for name in rainy_names:
         clean = rule.clean_name(name)
+        if rule.any_extension and clean is not None:
+            candidates = sorted(by_stem.get(clean, []))
+            if len(candidates) > 1:
+                ambiguous.append(f"{name} ({' or '.join(candidates)})")
+                undecided.update(candidates)
+                continue
+            clean = candidates[0] if candidates else f"{clean}.*"
         if clean in clean_names:
             pairs[name] = clean
         else:
             unmatched.append(f"{name} (no {clean})" if clean else f"{name} (name does not fit {rule.name})")
     claims = Counter(pairs.values())
     duplicates = [] if rule.many_to_one else [f"{c} (paired {k} times)" for c, k in claims.items() if k > 1]
+    duplicates += [f"ambiguous stem: {entry}" for entry in ambiguous]
     stems = Counter(Path(name).stem for name in pairs)
     duplicates += [f"sample name {stem} ({k} rainy files)" for stem, k in stems.items() if k > 1]
     samples = [Sample(Path(r).stem, rainy_dir / r, clean_dir / c, rule.rainy_half) for r, c in pairs.items()]
@@ -572,7 +689,7 @@ def _pair(root: Path, layout: Layout) -> _Pairing:
         layout=layout,
         samples=tuple(sorted(samples, key=lambda sample: _natural_key(sample.name))),
         unmatched=tuple(sorted(unmatched, key=_natural_key)),
-        unreferenced=tuple(sorted(clean_names - set(claims), key=_natural_key)),
+        unreferenced=tuple(sorted(clean_names - set(claims) - undecided, key=_natural_key)),
         duplicates=tuple(sorted(duplicates, key=_natural_key)),
     )
 
@@ -608,27 +725,47 @@ def _check_count(card: DatasetCard | None, found: int, root: Path, allow_incompl
     )
 
 
-def _check_headers(root: Path, samples: tuple[Sample, ...]) -> None:
-    """Read every header once: complete, decodable files; equal sizes within pairs; even side-by-side widths."""
-    sizes: dict[Path, tuple[int, int]] = {}
+def identical_files(digests: dict[str, str | None]) -> list[list[str]]:
+    """Groups of names whose files have the same sha256 (None: no file), in the order of `digests`."""
+    by_digest: dict[str, list[str]] = {}
+    for name, digest in digests.items():
+        if digest is not None:
+            by_digest.setdefault(digest, []).append(name)
+    return [names for names in by_digest.values() if len(names) > 1]
 
-    def size(path: Path) -> tuple[int, int]:
+
+def _check_headers(root: Path, samples: tuple[Sample, ...]) -> tuple[str, ...]:
+    """Read every header once: complete, decodable files; equal sizes within pairs; even side-by-side widths.
+
+    Returns the header warnings: per role and kind of note (bench.images.header_notes), the samples it concerns.
+    """
+    sizes: dict[Path, tuple[int, int]] = {}
+    noted: dict[str, list[str]] = {}
+
+    def size(path: Path, sample: str, role: str) -> tuple[int, int]:
         if path not in sizes:
-            width, height, _ = inspect_image(path)
-            sizes[path] = (width, height)
+            header = inspect_image(path)
+            sizes[path] = (header.width, header.height)
+            for note in header_notes(path, header):
+                noted.setdefault(f"{role}: {note}", []).append(sample)
         return sizes[path]
 
     problems = []
     for sample in samples:
-        rainy = size(sample.rainy)
+        rainy = size(sample.rainy, sample.name, "rainy input")
         if sample.half is not None and rainy[0] % 2:
             problems.append(f"{sample.rainy.name} (side-by-side, odd width {rainy[0]})")
-        elif sample.half is None and sample.clean is not None and size(sample.clean) != rainy:
-            clean = size(sample.clean)
+        elif (
+            sample.half is None
+            and sample.clean is not None
+            and size(sample.clean, sample.name, "ground truth") != rainy
+        ):
+            clean = sizes[sample.clean]
             rainy_file, clean_file = (path.relative_to(root).as_posix() for path in (sample.rainy, sample.clean))
             problems.append(f"{sample.name} ({rainy_file} {rainy[0]}x{rainy[1]}, {clean_file} {clean[0]}x{clean[1]})")
     if problems:
         raise DatasetError(f"{root}: {_listing('pairs that cannot be compared pixel by pixel', tuple(problems))}")
+    return tuple(f"{what}: {_listing('images', tuple(names))}" for what, names in noted.items())
 
 
 def _size(image: np.ndarray) -> str:

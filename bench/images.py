@@ -10,6 +10,8 @@ Every image reaches a method as an 8-bit RGB array (H x W x 3, uint8). The rules
 - Greyscale ("L") and bilevel ("1") are replicated to three channels; palette images are expanded.
 - An alpha channel (RGBA, LA, PA, or a tRNS colour key) that is fully opaque is dropped; any transparent
   pixel is refused: flattening onto a background would invent pixel values, so the user must decide.
+- Each conversion, and JPEG (lossy) data, with or without a `.jpg` name, is said by `header_notes`, which the
+  dataset records and the run and report repeat as warnings.
 - 16-bit and float images are refused with a hint to convert to 8-bit, including 16-bit RGB PNGs that
   Pillow would otherwise silently reduce to 8 bits. Other modes (CMYK, YCbCr, LAB, ...) are refused too.
 - EXIF orientation and ICC profiles are ignored: pixels are used as stored, as the datasets' own
@@ -23,6 +25,7 @@ import io
 import struct
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -40,19 +43,47 @@ _JPEG_TAIL = 4096  # some encoders pad after EOI; a missing EOI within this tail
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
 
 
+_CONVERSIONS = {
+    "1": "bilevel, replicated to R, G and B",
+    "L": "greyscale, replicated to R, G and B",
+    "P": "palette, expanded to its RGB colours",
+    "LA": "greyscale with alpha, the alpha dropped if every pixel is opaque (else refused), the grey replicated",
+    "PA": "palette with alpha, expanded, the alpha dropped if every pixel is opaque (else refused)",
+    "RGBA": "RGBA, the alpha dropped if every pixel is opaque (else refused)",
+}
+
+
+class Header(NamedTuple):
+    width: int
+    height: int
+    mode: str  # Pillow's mode of the decoded image
+    format: str  # PNG, JPEG, BMP or TIFF, from the bytes, whatever the file's name says
+
+
+def header_notes(path: Path, header: Header) -> list[str]:
+    """What a reader should know about how this file becomes the 8-bit RGB array scored: conversions, lossy data."""
+    notes = []
+    if header.mode in _CONVERSIONS:
+        notes.append(f"converted to RGB: {_CONVERSIONS[header.mode]}")
+    if header.format == "JPEG":
+        named = "" if path.suffix.lower() in (".jpg", ".jpeg") else f" under a {path.suffix} name"
+        notes.append(f"JPEG data{named} (lossy compression)")
+    return notes
+
+
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def inspect_image(path: Path) -> tuple[int, int, str]:
-    """Cheap up-front check: the file is complete and its header decodable. Returns (width, height, mode).
+def inspect_image(path: Path) -> Header:
+    """Cheap up-front check: the file is complete and its header decodable.
 
     Transparency is only known after decoding, so it is checked by `read_image`.
     """
     data = _read_complete(path)
     with _open(path, data) as image:
         _check_bit_depth(path, image)
-        return image.width, image.height, image.mode
+        return Header(image.width, image.height, image.mode, image.format)
 
 
 def read_image(path: Path) -> np.ndarray:

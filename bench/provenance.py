@@ -3,7 +3,6 @@
 import os
 import platform
 import random
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -12,9 +11,9 @@ import numpy as np
 import torch
 
 import bench
+from bench.checkout import git_state
 from bench.errors import BenchError
 
-_REPO = Path(bench.__file__).resolve().parents[1]
 _RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pillow", "scikit-image", "scipy")
 
 
@@ -38,25 +37,6 @@ def resolve_device(requested: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BenchError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
     return device
-
-
-def git_state(repo: Path = _REPO) -> dict:
-    """Commit and dirty flag of the checkout the code runs from (None outside a git checkout).
-
-    Dirty means any change git would show: modified or staged files, and new files it does not ignore (a
-    run that imports an uncommitted module is not the commit's code).
-    """
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=normal") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def device_name(device: torch.device) -> str | None:

@@ -1,6 +1,8 @@
 """Method names -> lazily imported factories.
 
-Names follow `arch.tag` (the tag names the weights, usually the training set). A target is a
+Names follow `arch.tag` (the tag names the weights, usually the training set). A bare architecture name
+(`prenet`) means its default weights: the first name registered for that architecture (`prenet.rain100h`), as
+timm resolves a model name to its default pretrained tag; results record the full name. A target is a
 `"module:function"` string; the module is imported only when that method is asked for, so one broken
 optional dependency cannot break unrelated commands. Adding a family = one module in baselines/ + one `_family`
 entry here (its names); `family(name)` is that module, which `ls methods` groups by.
@@ -11,10 +13,11 @@ name as asked for and records the protocol in its spec.
 """
 
 import importlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from bench.errors import UnknownNameError
-from bench.names import unknown_name
+from bench.names import unknown_name, unknown_names
 
 if TYPE_CHECKING:  # importing bench.method would import torch, which `ls` and `--help` do not need
     from bench.method import DerainMethod
@@ -32,19 +35,20 @@ def _each(archs: str, tags: str) -> str:
 
 METHODS: dict[str, str] = {
     "identity": "baselines.identity:build",
+    "ugsm": "baselines.ugsm:build",
     **_family(
         "baselines.prenet:build",
         _each("prenet prenet_r prn prn_r", "rain100h rain100l rain1400"),
         _each("prenet", "real1 real2"),
     ),
     **_family("baselines.brn:build", _each("brn brn_xr brn_rx crn", "rain100h rain100l"), "brn.real"),
+    "spanet.spa": "baselines.spanet:build",  # before the re-trainings below: SPANet's own release is its default
     **_family(
         "baselines.recderain:build",
         _each("brn_tip", "rain100h rain100l rain1400 rain200h rain200l generalization real"),
         _each("prenet rescan spanet", "rain200h rain200l"),
         "srn_tip.real",
     ),
-    "spanet.spa": "baselines.spanet:build",
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
 }
@@ -59,6 +63,32 @@ def family(name: str) -> str:
     """The family a registered method belongs to: the module that builds it (`brn`), or its package (`msdr`)."""
     method, _ = parse_method_name(name)
     return METHODS[method].partition(":")[0].removeprefix("baselines.").partition(".")[0]
+
+
+def default_names() -> dict[str, str]:
+    """Bare architecture name -> its default method: the first registered `arch.tag` (`prenet` -> `prenet.rain100h`)."""
+    defaults: dict[str, str] = {}
+    for name in METHODS:
+        arch, dot, _ = name.partition(".")
+        if dot:
+            defaults.setdefault(arch, name)
+    return defaults
+
+
+def resolve_method_names(names: Iterable[str]) -> tuple[str, ...]:
+    """The registered names of `names`, bare architecture names replaced by their defaults (`@protocol` kept);
+    every unknown name is reported in one error."""
+    defaults = default_names()
+    resolved, unknown = [], []
+    for name in names:
+        method, protocol = parse_method_name(name)
+        method = defaults.get(method, method) if method not in METHODS else method
+        if method not in METHODS:
+            unknown.append(method)
+        resolved.append(method if protocol is None else f"{method}@{protocol}")
+    if unknown:
+        raise unknown_names("method", unknown, [*METHODS, *defaults])
+    return tuple(resolved)
 
 
 def parse_method_name(name: str) -> tuple[str, str | None]:

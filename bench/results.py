@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, writing
 
 # v2: protocols carry a version and the MATLAB SSIM file they follow; matlab-double v2 downsamples as ssim.m
 SCHEMA = "derain-bench/results/v2"
@@ -119,6 +119,11 @@ def write_results(out: Path, document: dict, images: Path | None = None) -> None
     An earlier results.json goes first and the new one comes last, so `out` never pairs one run's results.json
     with another run's images or tables.
     """
+    with writing(out):
+        _write_staged(out, document, images)
+
+
+def _write_staged(out: Path, document: dict, images: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:

@@ -19,11 +19,17 @@ from tqdm import tqdm
 
 from bench import data, provenance
 from bench.assets import Store
-from bench.errors import BenchError
+from bench.errors import BenchError, Problems
 from bench.method import DerainMethod
 from bench.metrics import PROTOCOLS, Scorer, make_scorer
 from bench.overlap import training_overlap
-from bench.registry import build_method, parse_method_name
+from bench.registry import (
+    INFERENCE_PROTOCOLS,
+    build_method,
+    default_names,
+    parse_method_name,
+    resolve_method_names,
+)
 from bench.results import SCHEMA, RunResult
 
 DEMO_DATASET = "demo"
@@ -46,6 +52,8 @@ class RunConfig:
     methods: tuple[str, ...]
     datasets: tuple[str, ...] = ()  # empty: the built-in demo set, or the --dataset-dir folder
     dataset_dir: str | None = None
+    rainy_dir: str | None = None  # with clean_dir: two folders paired by file name (instead of a dataset_dir)
+    clean_dir: str | None = None
     ground_truth: bool = True  # False: --dataset-dir holds rainy images only (no-reference metrics)
     metrics: tuple[str, ...] = ("psnr", "ssim")
     protocols: tuple[str, ...] = ("matlab-double",)
@@ -60,15 +68,33 @@ class RunConfig:
     profile: ProfileConfig | None = None
 
     def __post_init__(self) -> None:
+        """Checks the settings and writes bare architecture names as the methods they stand for."""
         if not self.methods:
             raise BenchError("no method given; pass --methods, e.g. --methods prenet.rain100h,identity")
+        asked = self.methods
+        problems = Problems()
+        with problems.check():
+            object.__setattr__(self, "methods", resolve_method_names(self.methods))
+        with problems.check():
+            data.check_dataset_names(self.datasets)
+        problems.raise_any()
+        _named_once("--methods", asked, self.methods)
+        _named_once("--datasets", self.datasets, self.datasets)
+        defaults = default_names()
+        weights = tuple((defaults.get(name, name), path) for name, path in self.weights)
+        object.__setattr__(self, "weights", weights)
         known = {parse_method_name(name)[0] for name in self.methods}
         if unknown := [name for name, _ in self.weights if name not in known]:
             raise BenchError(f"--weights given for {', '.join(unknown)}, which is not among --methods")
         if self.limit is not None and self.limit < 1:
             raise BenchError(f"--limit must be a positive number of images, got {self.limit}")
-        if self.dataset_dir is not None and len(self.datasets) > 1:
-            raise BenchError("--dataset-dir scores one folder: give at most one --datasets name (its card)")
+        if (self.rainy_dir is None) != (self.clean_dir is None):
+            raise BenchError("--rainy-dir and --clean-dir go together: pass both, or --dataset-dir for one folder")
+        if self.rainy_dir is not None and self.dataset_dir is not None:
+            raise BenchError("pass either --dataset-dir or --rainy-dir with --clean-dir, not both")
+        folder = self.dataset_dir or self.rainy_dir
+        if folder is not None and len(self.datasets) > 1:
+            raise BenchError("a folder run scores one dataset: give at most one --datasets name (its card)")
         if not self.ground_truth and (self.dataset_dir is None or self.datasets):
             raise BenchError("--no-ground-truth scores a folder of rainy images: pass --dataset-dir, no --datasets")
         if self.threads is not None and self.threads < 1:
@@ -84,14 +110,36 @@ class RunConfig:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def open_datasets(config: RunConfig, store: Store) -> list[data.Dataset]:
-    if config.dataset_dir is not None:
-        if not config.ground_truth:
-            return [data.open_rainy_folder(Path(config.dataset_dir))]
+def _named_once(option: str, asked: Sequence[str], names: Sequence[str]) -> None:
+    """A method or dataset named twice would run twice under one name: refused, not silently de-duplicated."""
+    if twice := sorted({name for name in names if names.count(name) > 1}):
+        aliases = f" ({', '.join(asked)} stand for {', '.join(names)})" if tuple(asked) != tuple(names) else ""
+        raise BenchError(f"{', '.join(twice)} named more than once in {option}{aliases}; name each once")
+
+
+def open_datasets(config: RunConfig, store: Store, problems: Problems) -> list[data.Dataset]:
+    """The datasets of `config`; the problem of each one that cannot be opened is added to `problems`."""
+    if config.rainy_dir is not None:
         card = data.load_card(config.datasets[0]) if config.datasets else None
-        return [data.open_folder(Path(config.dataset_dir), card=card, allow_incomplete=config.allow_incomplete)]
-    names = config.datasets or (DEMO_DATASET,)
-    return [data.open_dataset(name, store, allow_incomplete=config.allow_incomplete) for name in names]
+        rainy, clean = Path(config.rainy_dir), Path(config.clean_dir)
+        openers = [lambda: data.open_folder_pair(rainy, clean, card=card, allow_incomplete=config.allow_incomplete)]
+    elif config.dataset_dir is not None:
+        folder = Path(config.dataset_dir)
+        if not config.ground_truth:
+            openers = [lambda: data.open_rainy_folder(folder)]
+        else:
+            card = data.load_card(config.datasets[0]) if config.datasets else None
+            openers = [lambda: data.open_folder(folder, card=card, allow_incomplete=config.allow_incomplete)]
+    else:
+        names = config.datasets or (DEMO_DATASET,)
+        openers = [
+            lambda name=name: data.open_dataset(name, store, allow_incomplete=config.allow_incomplete) for name in names
+        ]
+    datasets = []
+    for opener in openers:
+        with problems.check():
+            datasets.append(opener())
+    return datasets
 
 
 @dataclass(frozen=True)
@@ -129,17 +177,31 @@ def run(
         torch.set_num_threads(config.threads)
     device = provenance.resolve_device(config.device)
     environment = provenance.environment(device)  # before any work: the commit and tree that the code came from
-    scorer = make_scorer(
-        config.metrics, config.protocols, device=device, skip_unavailable=config.skip_unavailable_metrics
-    )
-    for column, reason in scorer.skipped.items():
-        log(f"warning: {column} skipped: {reason}")
-    datasets = open_datasets(config, store)
-    _check_ground_truth(datasets, scorer)
+    problems = Problems()  # metrics, datasets and weights are checked independently and reported together
+    scorer = None
+    with problems.check():
+        scorer = make_scorer(
+            config.metrics,
+            config.protocols,
+            device=device,
+            store=store,
+            skip_unavailable=config.skip_unavailable_metrics,
+        )
+    datasets = open_datasets(config, store, problems)
+    if scorer is not None:
+        with problems.check():
+            _check_ground_truth(datasets, scorer)
     provenance.seed_everything(config.seed)
     user_weights = {name: Path(path) for name, path in config.weights}
     for name, method in zip(config.methods, methods, strict=True):  # all weights loaded before any forward pass
-        method.prepare(store, device, weights=user_weights.get(parse_method_name(name)[0]))
+        with problems.check(prefix=f"{method.spec.name}: "):
+            method.prepare(store, device, weights=user_weights.get(parse_method_name(name)[0]))
+    problems.raise_any()
+    for column, reason in scorer.skipped.items():
+        log(f"warning: {column} skipped: {reason}")
+    for dataset in datasets:
+        for warning in dataset.warnings():  # recorded in the results too, with the dataset
+            log(f"warning: {dataset.name}: {warning}")
 
     runs = []
     for method in methods:
@@ -180,6 +242,17 @@ def _check_ground_truth(datasets: Sequence[data.Dataset], scorer: Scorer) -> Non
             )
 
 
+def _out_of_memory(method: DerainMethod, dataset: data.Dataset, image: str, shape: tuple[int, ...]) -> str:
+    arch = parse_method_name(method.spec.name)[0]
+    remedy = "run with --device cpu"
+    if "tiled" in INFERENCE_PROTOCOLS.get(arch, ()):
+        remedy += f", or use its tiled inference (--methods {arch}@tiled)"
+    return (
+        f"{method.spec.name} ran out of {method.device.type.upper()} memory on {dataset.name}/{image} "
+        f"({shape[1]}x{shape[0]} pixels); no results were written: {remedy}"
+    )
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -213,9 +286,18 @@ def _run_one(
         _synchronize(method.device)
         t1 = time.perf_counter()
         with torch.inference_mode():
-            y = method.forward(x)
+            try:
+                y = method.forward(x)
+            except torch.OutOfMemoryError as exc:
+                raise BenchError(_out_of_memory(method, dataset, sample.name, rainy.shape)) from exc
         _synchronize(method.device)
         t2 = time.perf_counter()
+        if not bool(torch.isfinite(y).all()):
+            raise BenchError(
+                f"{method.spec.name} gave a non-finite output (NaN or inf) on {dataset.name}/{sample.name}; "
+                "nothing is scored from it, and no results were written: check the method's weights (a NaN in a "
+                "--weights file does this)"
+            )
         derained = method.to_output(y)
         t3 = time.perf_counter()
         scores = scorer(derained, clean)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from bench.errors import writing
 from bench.results import IMAGES_FOLDER
 
 if TYPE_CHECKING:  # the report reads saved images without importing the runner (and torch)
@@ -43,8 +44,9 @@ def encode_png(image: np.ndarray, level: int = 6) -> bytes:
 def write_png(path: Path, image: np.ndarray) -> str:
     """Write `image` as PNG at `path` (folders created) and return the file's sha256."""
     encoded = encode_png(image, FAST)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encoded)
     return hashlib.sha256(encoded).hexdigest()
 
 

@@ -139,7 +139,7 @@ def _no_unknown_keys(path: Path, where: str, table: dict, known: set[str]) -> No
         raise BenchError(f"{path}: unknown key(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
 
 
-def validate(suite: Suite) -> None:
+def validate(suite: Suite, store: "Store") -> None:
     """Every name in every group exists: a typo in the last group fails before the first one runs."""
     from bench import data
     from bench.metrics import make_scorer
@@ -151,7 +151,7 @@ def validate(suite: Suite) -> None:
             build_method(name)
         for name in config.datasets:
             data.load_card(name)
-        make_scorer(config.metrics, config.protocols)  # unknown metric or protocol names, missing metric files
+        make_scorer(config.metrics, config.protocols, store=store)  # unknown names, missing metric files
 
 
 def reproduce(
@@ -170,7 +170,7 @@ def reproduce(
         raise BenchError(f"{out} already holds a reproduction; choose another --out or pass --overwrite")
     for group in suite.groups:
         ensure_writable(out / group.name, overwrite)
-    validate(suite)
+    validate(suite, store)
     (out / VERDICT_FILE).unlink(missing_ok=True)
     for group in suite.groups:
         log(f"suite {suite.name}: group {group.name}")

@@ -298,9 +298,9 @@ class MSDRMethod(DerainMethod):
     def _load_network(self, path: Path | None) -> tuple[nn.Module, dict[str, Any]]:
         if path is None:
             raise AssetError(
-                "MSDR-Net has no published weights (the official repository ships none); train one "
-                "(python -m bench train --method msdr ...), export it (python -m msdr.export ...) "
-                "and pass --weights msdr=PATH"
+                "MSDR-Net has no published weights (the official repository ships none): run the shipped "
+                "msdr-s instead (--methods msdr-s, trained here on CPU), or train one (python -m bench train "
+                "--method msdr), export it (python -m msdr.export ...) and pass --weights msdr=PATH"
             )
         checkpoint = read_checkpoint(path)
         if self.variant.paper_network_only and checkpoint.model_config != PAPER_CONFIG:

@@ -136,7 +136,8 @@ def check_min_size(samples: Sequence[Sample], image_size: int, what: str, hint: 
     """Refuse, before training starts, images smaller than one S x S window (read from the file headers)."""
     small = []
     for sample in samples:
-        width, height, _ = inspect_image(sample.rainy)
+        header = inspect_image(sample.rainy)
+        width, height = header.width, header.height
         if sample.half is not None:
             width //= 2
         if min(width, height) < image_size:

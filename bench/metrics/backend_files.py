@@ -1,23 +1,24 @@
 """The packages and files of the LPIPS and NIQE backends, found before a backend is built, never downloaded.
 
 Both backends keep their model files in torch's hub cache, `torch.hub.get_dir()`: `$TORCH_HOME/hub`
-(default `~/.cache/torch/hub`), read at call time. Left alone they download a missing file on first use;
-here a missing file raises MetricUnavailableError with one line naming the file, where to put it, the URL
-it would come from, and the alternative of a prepared TORCH_HOME.
+(default `~/.cache/torch/hub`), read at call time. Left alone they download a missing file on first use.
+Here a file is looked up, in order, in that hub cache (the user's own, left where it is), then under
+`torch_home/hub/` of the asset store's cache and of its mirror (`DERAIN_BENCH_MIRROR`), so the mirror alone
+is enough. A file in none of them raises MetricUnavailableError with one line naming the places looked in,
+the URL the backend would download from, and the mirror alternative.
 """
 
 import importlib
 import importlib.metadata
-import os
 from pathlib import Path
 from types import ModuleType
 
 import torch
 
-from bench.assets import sha256_file
+from bench.assets import ENV_MIRROR, Store, sha256_file
 from bench.errors import MetricUnavailableError
 
-PREPARED_TORCH_HOME = "../shared/data/torch_home"
+STORE_HUB = "torch_home/hub"  # where a store's cache and mirror hold hub files
 
 
 def import_backend(column: str, module: str, distribution: str) -> ModuleType:
@@ -34,14 +35,20 @@ def version_of(distribution: str) -> str:
     return f"{distribution} {importlib.metadata.version(distribution)}"
 
 
-def hub_file(column: str, relative: str, what: str, url: str) -> Path:
-    """`<torch hub dir>/<relative>`, which must exist: the backend would otherwise download it from `url`."""
-    torch_home = os.environ.get("TORCH_HOME")
-    remedy = (
-        f"put it there (the backend would download it from {url}) or set TORCH_HOME to a prepared cache "
-        f"holding hub/{relative}, such as {PREPARED_TORCH_HOME} (TORCH_HOME is {torch_home or 'unset'})"
+def hub_file(column: str, relative: str, what: str, url: str, store: Store | None) -> Path:
+    """The first existing `<hub>/<relative>` of the torch hub cache, the store's cache and its mirror."""
+    places = [Path(torch.hub.get_dir()) / relative]
+    if store is not None:
+        places += [root / STORE_HUB / relative for root in (store.cache, store.mirror) if root is not None]
+    for place in places:
+        if place.is_file():
+            return place
+    mirror = "" if store is None or store.mirror is None else f" (now {store.mirror})"
+    raise MetricUnavailableError(
+        f"{column} unavailable: {what} not found at {' or '.join(map(str, places))}; put it at the first "
+        f"(the backend would download it from {url}) or set {ENV_MIRROR}{mirror} to a mirror holding "
+        f"{STORE_HUB}/{relative}, such as ../shared/data"
     )
-    return existing_file(column, Path(torch.hub.get_dir()) / relative, what, remedy)
 
 
 def existing_file(column: str, path: Path, what: str, remedy: str) -> Path:

@@ -3,7 +3,8 @@
 Column `lpips@alex-v0.1`: full reference, lower is better, 0 for identical images.
 
 Files, both checked before the network is built and recorded with their sha256 by `describe()`:
-- trunk: torchvision's ImageNet AlexNet weights at `<torch hub dir>/checkpoints/alexnet-owt-7be5be79.pth`, the
+- trunk: torchvision's ImageNet AlexNet weights at `<hub>/checkpoints/alexnet-owt-7be5be79.pth` (`<hub>` as in
+  bench.metrics.backend_files: the torch hub cache, else the store's cache or mirror), the
   file (name and URL taken from torchvision's `AlexNet_Weights.IMAGENET1K_V1`) that `lpips.LPIPS(net='alex')`
   would have torchvision download and unpickle. Here the package builds its trunk without weights
   (`pnet_rand=True`) and only `features.*` is copied in from that file, read with `weights_only=True`.
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from torchvision.models import AlexNet_Weights
 
+from bench.assets import Store
 from bench.errors import MetricUnavailableError
 from bench.metrics.backend_files import existing_file, file_record, hub_file, import_backend, version_of
 
@@ -38,11 +40,11 @@ class LpipsMetric:
     needs_reference = True
     non_finite_rule = "propagate"  # LPIPS is finite for every pair of images: a NaN is a fault, kept visible
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, store: Store | None = None) -> None:
         lpips = import_backend(COLUMN, "lpips", "lpips==0.1.4")
         url = AlexNet_Weights.IMAGENET1K_V1.url
         trunk_path = hub_file(
-            COLUMN, f"checkpoints/{PurePosixPath(urlparse(url).path).name}", "torchvision AlexNet weights", url
+            COLUMN, f"checkpoints/{PurePosixPath(urlparse(url).path).name}", "torchvision AlexNet weights", url, store
         )
         heads_path = existing_file(
             COLUMN,

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.io
 import torch
 
+from bench.assets import Store
 from bench.errors import MetricUnavailableError
 from bench.metrics.backend_files import file_record, hub_file, import_backend, version_of
 
@@ -42,13 +43,13 @@ class NiqeMetric:
     needs_reference = False
     non_finite_rule = "omit"  # NIQE is undefined (NaN) on a flat image: left out of the mean, counted and named
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, store: Store | None = None) -> None:
         pyiqa = import_backend(COLUMN, "pyiqa", "pyiqa==0.1.16")
         from pyiqa.archs.niqe_arch import default_model_urls
 
         url = default_model_urls["niqe"]
         params_path = hub_file(
-            COLUMN, f"pyiqa/{PurePosixPath(urlparse(url).path).name}", "the NIQE pristine parameters", url
+            COLUMN, f"pyiqa/{PurePosixPath(urlparse(url).path).name}", "the NIQE pristine parameters", url, store
         )
         try:
             self.model = pyiqa.create_metric("niqe", device=device, pretrained_model_path=str(params_path))

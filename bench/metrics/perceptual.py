@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from bench.assets import Store
+
 PERCEPTUAL_METRICS: Mapping[str, str] = MappingProxyType(
     {
         "lpips": "bench.metrics.lpips_metric:LpipsMetric",
@@ -26,14 +28,15 @@ class PerceptualMetric(Protocol):
     """What the scorer needs from a backend metric.
 
     Called as `metric(pred, target)` when `needs_reference`, else `metric(pred)`, with uint8 H x W x 3 RGB.
-    The constructor checks that every file is in place and raises MetricUnavailableError otherwise.
+    The constructor checks that every file is in place (in the hub cache, or the store's cache or mirror: see
+    bench.metrics.backend_files) and raises MetricUnavailableError otherwise.
     """
 
     column: str
     needs_reference: bool
     non_finite_rule: str  # how a set's mean treats a non-finite image score: see bench.metrics.scorer
 
-    def __init__(self, device: "torch.device") -> None: ...
+    def __init__(self, device: "torch.device", store: "Store | None" = None) -> None: ...
 
     def __call__(self, *images: "np.ndarray") -> float: ...
 

@@ -17,6 +17,8 @@ from bench.names import unknown_name
 if TYPE_CHECKING:
     import torch
 
+    from bench.assets import Store
+
 METRICS: tuple[str, ...] = ("psnr", "ssim")  # scored under every protocol; also the default set
 
 # How a set's mean treats an image whose score is not finite, per column (recorded with the results):
@@ -122,19 +124,21 @@ def make_scorer(
     protocols: Iterable[str] | str = DEFAULT_PROTOCOLS,
     *,
     device: "torch.device | str | None" = None,
+    store: "Store | None" = None,
     skip_unavailable: bool = False,
 ) -> Scorer:
     """A scorer for `metrics` (see ALL_METRICS) under `protocols` (see PROTOCOLS), in the order given.
 
-    LPIPS and NIQE ignore `protocols`; their backends are imported and their files checked here, and they
-    run on `device` (default CPU). A missing backend or file raises MetricUnavailableError, or, with
-    `skip_unavailable`, drops that column and records why in `Scorer.skipped`.
+    LPIPS and NIQE ignore `protocols`; their backends are imported and their files found here (in the torch
+    hub cache, else in `store`'s cache or mirror), and they run on `device` (default CPU). A missing backend or
+    file raises MetricUnavailableError, or, with `skip_unavailable`, drops that column and records why in
+    `Scorer.skipped`.
     """
     metric_names = _known_names("metric", metrics, ALL_METRICS)
     protocol_names = _known_names("protocol", protocols, PROTOCOLS)
     protocol_metrics = tuple(m for m in metric_names if m in METRICS)
     perceptual, skipped = _build_perceptual(
-        [m for m in metric_names if m in PERCEPTUAL_METRICS], device, skip_unavailable
+        [m for m in metric_names if m in PERCEPTUAL_METRICS], device, store, skip_unavailable
     )
     used_protocols = tuple(PROTOCOLS[p] for p in protocol_names) if protocol_metrics else ()
     for protocol in used_protocols:
@@ -143,7 +147,7 @@ def make_scorer(
 
 
 def _build_perceptual(
-    names: list[str], device: "torch.device | str | None", skip_unavailable: bool
+    names: list[str], device: "torch.device | str | None", store: "Store | None", skip_unavailable: bool
 ) -> tuple[tuple[PerceptualMetric, ...], dict[str, str]]:
     """The metrics that could be built, and (with `skip_unavailable`) why each other one could not, by column."""
     if not names:
@@ -155,7 +159,7 @@ def _build_perceptual(
     for name in names:
         metric_class = perceptual_metric_class(name)
         try:
-            built.append(metric_class(torch_device))
+            built.append(metric_class(torch_device, store))
         except MetricUnavailableError as exc:
             if not skip_unavailable:
                 raise

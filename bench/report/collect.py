@@ -6,11 +6,11 @@ reason, since a table that mixes conventions is exactly the unreproducible numbe
 """
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.compare import definition_differences, portable
+from bench.data import identical_files
 from bench.errors import BenchError
 from bench.results import RESULTS_FILE, load_results
 
@@ -129,22 +129,20 @@ def warnings(collection: Collection) -> list[str]:
                 f"{name}: {column} is not finite on {info['count']} image(s) ({', '.join(info['images'][:3])})"
             )
     for dataset in collection.datasets():
-        found += _duplicate_images(dataset, collection.runs_on(dataset)[0].run["rows"])
+        run = collection.runs_on(dataset)[0].run
+        if "warnings" in run["dataset_info"]:
+            found += [f"{dataset}: {warning}" for warning in run["dataset_info"]["warnings"]]
+        else:  # results written before datasets recorded their warnings: the identical files, from the rows
+            found += _duplicate_images(dataset, run["rows"])
     return found
 
 
 def _duplicate_images(dataset: str, rows: list[dict]) -> list[str]:
     """Byte-identical files inside one set (Rain100H's norain-3 and norain-4 ground truths are)."""
     found = []
-    for role in ("clean", "rainy"):
-        by_sha = defaultdict(list)
-        for row in rows:
-            if row.get(f"{role}_sha256"):
-                by_sha[row[f"{role}_sha256"]].append(row["image"])
-        for images in by_sha.values():
-            if len(images) > 1:
-                what = "ground truths" if role == "clean" else "rainy inputs"
-                found.append(f"{dataset}: the {what} of {', '.join(images)} are byte-identical files")
+    for role, what in (("rainy", "rainy inputs"), ("clean", "ground truths")):
+        for images in identical_files({row["image"]: row.get(f"{role}_sha256") for row in rows}):
+            found.append(f"{dataset}: the {what} of {', '.join(images)} are byte-identical files")
     return found
 
 

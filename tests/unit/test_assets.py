@@ -81,13 +81,14 @@ def test_unreachable_host_gives_offline_error(tmp_path):
 
 
 class _Server:
-    """A local HTTP server serving a fixed body, standing in for an upstream host."""
+    """A local HTTP server serving a fixed body, standing in for an upstream host; `announced` bytes are promised
+    in Content-Length (by default the body's length: more makes an interrupted transfer)."""
 
-    def __init__(self, body: bytes):
+    def __init__(self, body: bytes, announced: int | None = None):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(announced or len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -120,6 +121,21 @@ def test_download_with_wrong_bytes_leaves_no_file(tmp_path):
     finally:
         server.close()
     assert _files_under(tmp_path / "cache") == []
+
+
+def test_an_interrupted_download_leaves_nothing_and_the_next_attempt_starts_clean(tmp_path):
+    cut = _Server(PAYLOAD[:1000], announced=len(PAYLOAD))  # the connection closes 1,000 bytes into the file
+    try:
+        with pytest.raises(AssetError, match=r"was interrupted after 1,000 of 2,600 bytes; nothing was kept"):
+            Store(cache=tmp_path / "cache").fetch(_asset(url=cut.url))
+    finally:
+        cut.close()
+    assert _files_under(tmp_path / "cache") == []  # no partial file, under its name or any other
+    whole = _Server(PAYLOAD)
+    try:
+        assert Store(cache=tmp_path / "cache").fetch(_asset(url=whole.url)).read_bytes() == PAYLOAD
+    finally:
+        whole.close()
 
 
 def test_asset_declaration_is_checked():

@@ -1,9 +1,11 @@
 """`python -m bench` end to end: a good run writes complete results; bad input fails in one line and
 writes nothing that looks complete."""
 
+import argparse
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,8 @@ import pytest
 from image_folders import pair_folder, write_png
 from PIL import Image
 
-from bench.cli import EXIT_INPUT_ERROR, main
+from bench.cli import EXIT_INPUT_ERROR, build_parser, main
+from bench.runner import RunConfig
 
 RESULT_FILES = ("results.json", "summary.csv", "per_image.csv")
 
@@ -109,6 +112,46 @@ def test_unknown_dataset(cache, tmp_path, capsys):
     _fails_in_one_line(
         capsys, ["run", "--methods", "identity", "--datasets", "rain100"], tmp_path / "o", "Did you mean"
     )
+
+
+def test_every_unknown_name_is_reported_at_once(cache, tmp_path, capsys):
+    argv = ["run", "--methods", "prenet,foo,brn_tipp", "--datasets", "demo,bar"]
+    line = _fails_in_one_line(capsys, argv, tmp_path / "o", "error: 2 problems: (1) Unknown methods 'foo', 'brn_tipp'")
+    assert "(2) Unknown dataset 'bar'" in line
+
+
+def test_unusable_methods_and_missing_datasets_are_reported_together(cache, tmp_path, capsys):
+    argv = ["run", "--methods", "msdr,prenet", "--datasets", "rain200h", "--out", str(tmp_path / "o")]
+    assert main(argv) == EXIT_INPUT_ERROR
+    said, line = capsys.readouterr().err.strip().splitlines()
+    assert said == "prenet: its default weights, prenet.rain100h"
+    assert line.startswith("error: 3 problems: (1) dataset 'rain200h' is not installed")
+    assert "(2) msdr@paper: MSDR-Net has no published weights" in line
+    assert "run the shipped msdr-s instead (--methods msdr-s" in line and "python -m bench train --method msdr" in line
+    assert "(3) prenet.rain100h: cannot download" in line  # the default weights, not in the empty cache either
+
+
+def test_a_bare_architecture_name_runs_its_default_weights_under_its_full_name(cache, tmp_path, capsys):
+    config = RunConfig(methods=("prenet", "identity"), weights=(("prenet", "mine.pth"),))
+    assert config.methods == ("prenet.rain100h", "identity")
+    assert config.weights == (("prenet.rain100h", "mine.pth"),)
+
+
+@pytest.mark.parametrize(
+    ("option", "names", "expected"),
+    [
+        ("--datasets", "demo,demo", "demo named more than once in --datasets; name each once"),
+        (
+            "--methods",
+            "prenet,prenet.rain100h",
+            "prenet.rain100h named more than once in --methods (prenet, prenet.rain100h stand for "
+            "prenet.rain100h, prenet.rain100h)",
+        ),
+    ],
+)
+def test_a_name_given_twice_is_refused(cache, tmp_path, capsys, option, names, expected):
+    argv = ["run", "--methods", "identity", option, names]
+    _fails_in_one_line(capsys, argv, tmp_path / "o", expected)
 
 
 def test_truncated_png(cache, tmp_path, capsys):
@@ -213,7 +256,7 @@ def test_missing_metric_files_stop_the_run_before_any_work(cache, tmp_path, caps
     folder = pair_folder(tmp_path / "set")
     argv = ["run", "--methods", "identity", "--dataset-dir", str(folder), "--metrics", "psnr,lpips"]
     line = _fails_in_one_line(capsys, argv, tmp_path / "o", "alexnet-owt-7be5be79.pth")
-    assert "TORCH_HOME" in line
+    assert "DERAIN_BENCH_MIRROR" in line
 
 
 def test_skip_unavailable_metrics_completes_the_others_and_records_why(cache, tmp_path, capsys, monkeypatch):
@@ -271,3 +314,70 @@ def test_results_of_schema_v1_are_refused_as_incomparable(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"schema": "derain-bench/results/v1", "runs": []}))
     with pytest.raises(BenchError, match=r"before matlab-double version 2 .* incomparable"):
         load_results(tmp_path)
+
+
+def _all_parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _all_parsers(sub)
+
+
+def test_every_option_of_every_command_has_help_text():
+    undocumented = [
+        f"{parser.prog} {action.dest}"
+        for parser in _all_parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction) and not action.help
+    ]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"]])
+def test_help_ends_with_three_example_commands(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-4] == "examples:"
+    assert [line.split()[:4] for line in lines[-3:]] == [
+        ["python", "-m", "bench", "run"],
+        ["python", "-m", "bench", "reproduce"],
+        ["python", "-m", "bench", "report"],
+    ]
+
+
+def test_version_names_the_package_version_and_commit(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert re.fullmatch(
+        r"derain-bench \d+\.\d+\.\d+ \((commit [0-9a-f]{12}(, uncommitted changes)?|not a git checkout)\)\n",
+        capsys.readouterr().out,
+    )
+
+
+def test_a_closed_pipe_ends_the_listing_without_a_traceback():
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "bench", "ls", "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    listing.stdout.close()  # before the listing is written (imports take longer): as `| head` does, only sooner
+    stderr = listing.stderr.read().decode()
+    assert listing.wait(timeout=120) == 141
+    assert stderr == ""
+
+
+def test_any_two_folders_are_scored_with_rainy_dir_and_clean_dir(cache, tmp_path, capsys):
+    folder = pair_folder(tmp_path / "set")
+    out = tmp_path / "out"
+    argv = ["run", "--methods", "identity", "--rainy-dir", str(folder / "rain"), "--clean-dir", str(folder / "norain")]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    document = json.loads((out / "results.json").read_text())
+    (run,) = document["runs"]
+    assert (run["dataset"], run["n"]) == ("dirs:rain+norain", 2)
+    assert document["config"]["rainy_dir"] == str(folder / "rain")
+
+
+def test_rainy_dir_needs_clean_dir(cache, tmp_path, capsys):
+    argv = ["run", "--methods", "identity", "--rainy-dir", str(tmp_path)]
+    _fails_in_one_line(capsys, argv, tmp_path / "o", "--rainy-dir and --clean-dir go together")

@@ -1,5 +1,6 @@
 """Pairing rules and layout detection on tiny folders: every file paired by name, or a refusal naming it."""
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bench import data
-from bench.data import Dataset, PairingRule, Sample, load_card, load_pair, open_folder
+from bench.data import Dataset, PairingRule, Sample, load_card, load_pair, open_folder, open_folder_pair
 from bench.errors import DatasetError, ImageError
 
 
@@ -227,16 +228,87 @@ def test_unrecognisable_layout_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="no known dataset layout") as error:
         open_folder(tmp_path)
     message = str(error.value)
-    for known in ("rain/ + norain/", "input/ + target/", "rainy/ + ./", "rainy_image/ + ground_truth/"):
+    for known in (
+        "rainy in rain/, clean in norain/: the clean file has the rainy file's name",
+        "rainy in input/, clean in target/",
+        "rainy in lq/, clean in gt/",
+        "rainy in rainy/, clean in the folder itself: rain-XXX -> norain-XXX (PReNet)",
+        "rainy in rainy_image/, clean in ground_truth/",
+        "rainy and clean in the folder itself: N_in -> N_GT (original Rain12)",
+    ):
         assert known in message
+    assert "--rainy-dir and --clean-dir" in message
     assert "\n" not in message
 
 
 def test_a_card_only_applies_its_own_layouts(tmp_path: Path) -> None:
     _pair(tmp_path, "input/1.png", "target/1.png", 10)
-    with pytest.raises(DatasetError, match=r"looked for: rainy_image/ \+ ground_truth/ \(rain1400\)") as error:
+    with pytest.raises(DatasetError, match=r"looked for: rainy in rainy_image/, clean in ground_truth/: N_K") as error:
         open_folder(tmp_path, card=load_card("rain1400"))
     assert "input/" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("rainy", "clean"),
+    [("lq", "gt"), ("rainy", "clean"), ("input", "gt"), ("rain", "groundtruth"), ("input", "target")],
+)
+def test_common_folder_pairs_are_detected(tmp_path: Path, rainy: str, clean: str) -> None:
+    for name, value in (("1", 10), ("2", 20)):
+        _pair(tmp_path, f"{rainy}/{name}.png", f"{clean}/{name}.png", value)
+    dataset = open_folder(tmp_path)
+    assert [(s.rainy.parent.name, s.clean.parent.name) for s in dataset.samples] == [(rainy, clean)] * 2
+
+
+def test_files_that_differ_only_in_extension_pair_by_stem(tmp_path: Path) -> None:
+    _image(tmp_path / "rain" / "1.png", 10)
+    _image(tmp_path / "rain" / "2.png", 20)
+    _image(tmp_path / "norain" / "1.jpg", 10)
+    _image(tmp_path / "norain" / "2.JPEG", 20)
+    dataset = open_folder(tmp_path)
+    assert [(s.rainy.name, s.clean.name) for s in dataset.samples] == [("1.png", "1.jpg"), ("2.png", "2.JPEG")]
+    assert dataset.describe()["pairing_rule"]["name"] == "same-stem"
+
+
+def test_an_ambiguous_stem_is_refused_with_its_files(tmp_path: Path) -> None:
+    _image(tmp_path / "rain" / "1.png", 10)
+    _image(tmp_path / "rain" / "2.png", 20)
+    _image(tmp_path / "norain" / "1.jpg", 10)
+    _image(tmp_path / "norain" / "1.bmp", 10)
+    _image(tmp_path / "norain" / "2.jpg", 20)
+    with pytest.raises(DatasetError, match=r"ambiguous stem: 1\.png \(1\.bmp or 1\.jpg\)"):
+        open_folder(tmp_path)
+
+
+def test_an_empty_folder_says_so_before_any_layout(tmp_path: Path) -> None:
+    (tmp_path / "rain").mkdir()
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(DatasetError, match=rf"^no images found in {re.escape(str(tmp_path))} or its subfolders"):
+        open_folder(tmp_path)
+
+
+def test_any_two_folders_pair_by_name_then_stem(tmp_path: Path) -> None:
+    _image(tmp_path / "shots/wet" / "a.png", 10)
+    _image(tmp_path / "shots/wet" / "b.png", 20)
+    _image(tmp_path / "reference" / "a.jpg", 10)
+    _image(tmp_path / "reference" / "b.jpg", 20)
+    dataset = open_folder_pair(tmp_path / "shots/wet", tmp_path / "reference")
+    assert dataset.name == "dirs:wet+reference"
+    assert [(s.name, s.clean.name) for s in dataset.samples] == [("a", "a.jpg"), ("b", "b.jpg")]
+
+
+@pytest.mark.parametrize(
+    ("rainy", "clean", "expected"),
+    [
+        ("wet", "wet", "--rainy-dir and --clean-dir are both"),
+        ("wet", "missing", "--clean-dir .*missing is not a folder"),
+        ("wet", "empty", "no images found in .*empty \\(--clean-dir"),
+    ],
+)
+def test_two_folders_that_cannot_be_paired_are_refused(tmp_path: Path, rainy, clean, expected) -> None:
+    _image(tmp_path / "wet" / "a.png", 10)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=expected):
+        open_folder_pair(tmp_path / rainy, tmp_path / clean)
 
 
 def test_size_mismatch_within_a_pair_is_refused_up_front(tmp_path: Path) -> None:

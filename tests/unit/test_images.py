@@ -41,7 +41,7 @@ def test_rgb_png_round_trips_as_writable_uint8(tmp_path: Path) -> None:
     assert image.dtype == np.uint8 and image.shape == (12, 16, 3)
     np.testing.assert_array_equal(image, RGB)
     assert image.flags.writeable
-    assert inspect_image(path) == (16, 12, "RGB")
+    assert inspect_image(path) == (16, 12, "RGB", "PNG")
 
 
 @pytest.mark.parametrize("cut", [1, 4, 12, 200])

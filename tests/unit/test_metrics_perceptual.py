@@ -19,6 +19,7 @@ import scipy.io
 import torch
 import torchvision
 
+from bench.assets import Store
 from bench.errors import AssetError, UnknownNameError
 from bench.metrics import ALL_METRICS, METRICS, PERCEPTUAL_METRICS, MetricUnavailableError, make_scorer
 
@@ -116,21 +117,46 @@ def test_import_and_psnr_scorer_load_no_backend():
         ("niqe", NIQE, NIQE_PARAMS, "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"),
     ],
 )
-def test_missing_file_is_one_line_naming_file_url_and_torch_home(
+def test_missing_file_is_one_line_naming_the_places_looked_in_and_the_url(
     metric, column, missing, url, tmp_path, monkeypatch, no_network
 ):
-    use_torch_home(monkeypatch, tmp_path)
+    use_torch_home(monkeypatch, tmp_path / "home")
+    store = Store(cache=tmp_path / "cache", offline=True)
     with pytest.raises(MetricUnavailableError) as caught:
-        make_scorer((metric,))
+        make_scorer((metric,), store=store)
     message = str(caught.value)
     assert isinstance(caught.value, AssetError)  # a BenchError: the command line prints it as one line
     assert "\n" not in message
     assert message.startswith(f"{column} unavailable:")
-    assert f"not found at {tmp_path / 'hub' / missing}" in message
+    assert (
+        f"not found at {tmp_path / 'home/hub' / missing} or {tmp_path / 'cache/torch_home/hub' / missing};" in message
+    )
     assert url in message
-    assert f"set TORCH_HOME to a prepared cache holding hub/{missing.as_posix()}" in message
-    assert "../shared/data/torch_home" in message
+    assert f"set DERAIN_BENCH_MIRROR to a mirror holding torch_home/hub/{missing.as_posix()}" in message
     assert list(tmp_path.iterdir()) == []  # nothing created, nothing downloaded
+
+
+@pytest.mark.reference
+def test_files_are_found_in_the_mirror_without_torch_home(mirror, tmp_path, monkeypatch, no_network):
+    use_torch_home(monkeypatch, tmp_path / "empty_home")
+    scorer = make_scorer(("lpips", "niqe"), store=Store(cache=tmp_path / "cache", mirror=mirror, offline=True))
+    paths = [f["path"] for m in scorer.perceptual for f in m.describe()["implementation"]["files"]]
+    assert str(mirror / "torch_home/hub" / ALEXNET) in paths
+    assert str(mirror / "torch_home/hub" / NIQE_PARAMS) in paths
+
+
+def test_the_users_hub_cache_comes_first_then_the_store_cache(synthetic_torch_home, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    (cache / "torch_home").mkdir(parents=True)
+    (cache / "torch_home/hub").symlink_to(synthetic_torch_home / "hub")
+    use_torch_home(monkeypatch, tmp_path / "empty_home")
+    lpips_from_cache = make_scorer(("lpips",), store=Store(cache=cache, offline=True)).perceptual[0]
+    assert lpips_from_cache.describe()["implementation"]["files"][0]["path"] == str(cache / "torch_home/hub" / ALEXNET)
+    use_torch_home(monkeypatch, synthetic_torch_home)
+    lpips_from_hub = make_scorer(("lpips",), store=Store(cache=cache, offline=True)).perceptual[0]
+    assert lpips_from_hub.describe()["implementation"]["files"][0]["path"] == str(
+        synthetic_torch_home / "hub" / ALEXNET
+    )
 
 
 @pytest.mark.parametrize(("metric", "package"), [("lpips", "lpips==0.1.4"), ("niqe", "pyiqa==0.1.16")])

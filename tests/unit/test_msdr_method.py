@@ -276,7 +276,9 @@ def test_a_plain_state_dict_is_not_an_export(tmp_path, small_net):
 
 
 def test_msdr_without_weights_fails_in_one_line():
-    with pytest.raises(AssetError, match=r"MSDR-Net has no published weights.*--weights msdr=PATH") as excinfo:
+    with pytest.raises(
+        AssetError, match=r"MSDR-Net has no published weights.*run the shipped msdr-s.*--weights msdr=PATH"
+    ) as excinfo:
         build_method("msdr@tiled").prepare(None, CPU)
     _assert_one_line(excinfo)
 

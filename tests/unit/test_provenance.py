@@ -3,7 +3,7 @@
 import subprocess
 from pathlib import Path
 
-from bench.provenance import git_state
+from bench.checkout import git_state
 
 
 def _git(repo: Path, *args: str) -> None:

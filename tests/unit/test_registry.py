@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from bench.errors import UnknownNameError
-from bench.registry import build_method, family, method_names, parse_method_name
+from bench.registry import build_method, default_names, family, method_names, parse_method_name, resolve_method_names
 
 
 def test_prenet_family_and_identity_are_registered():
@@ -24,9 +24,25 @@ def test_unknown_method_suggests_close_names():
     assert "Unknown method 'prenett.rain100h'" in message and "Did you mean: prenet.rain100h" in message
 
 
-def test_bare_architecture_name_suggests_its_tags():
-    with pytest.raises(UnknownNameError, match=r"Did you mean: .*prenet\.r"):
-        build_method("prenet")
+def test_bare_architecture_names_stand_for_their_first_registered_weights():
+    assert resolve_method_names(["prenet", "spanet", "brn_tip", "rescan@x", "msdr", "identity", "prn.rain100l"]) == (
+        "prenet.rain100h",
+        "spanet.spa",  # SPANet's own release, not the BRN authors' re-training
+        "brn_tip.rain100h",
+        "rescan.rain200h@x",
+        "msdr",
+        "identity",
+        "prn.rain100l",
+    )
+    assert default_names()["srn_tip"] == "srn_tip.real"
+
+
+def test_every_unknown_method_is_reported_in_one_error():
+    with pytest.raises(UnknownNameError) as excinfo:
+        resolve_method_names(["prenet", "foo", "brn_tipp", "foo"])
+    message = str(excinfo.value)
+    assert message.startswith("Unknown methods 'foo', 'brn_tipp' (did you mean: brn_tip")
+    assert message.count("Available:") == 1 and "prenet, prenet.rain100h" in message
 
 
 @pytest.mark.parametrize("module", ["bench", "bench.registry", "bench.cli"])
