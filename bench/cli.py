@@ -67,7 +67,11 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_output_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--out", type=Path, help=out_help)
-    parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace results already in --out, or discard an interrupted run there (which the same command resumes)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -302,7 +306,13 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("results") / f"{_stamp()}-{config.digest()[:8]}"
     results.ensure_writable(out, args.overwrite)
     document = run_into(
-        config, _store(args), out, save_images=args.save_images, progress=not args.no_progress, log=_log
+        config,
+        _store(args),
+        out,
+        save_images=args.save_images,
+        progress=not args.no_progress,
+        log=_log,
+        overwrite=args.overwrite,
     )
     print(_format_summary(document))
     print(f"results: {out}/{results.RESULTS_FILE}")

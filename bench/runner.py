@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from tqdm import tqdm
 from bench import data, provenance
 from bench.assets import Store
 from bench.errors import BenchError, Problems
+from bench.journal import Journal
 from bench.method import DerainMethod
 from bench.metrics import PROTOCOLS, Scorer, make_scorer
 from bench.overlap import training_overlap
@@ -154,8 +156,15 @@ class ScoredImage:
     clean: np.ndarray | None  # the ground truth it was scored against, None without one
 
 
-# receives every scored image; the fields it returns (or None) are added to that image's row of the results
-OutputSink = Callable[[ScoredImage], dict | None]
+class OutputSink(Protocol):
+    """Receives every scored image (to save it, for instance); the fields it returns are added to the image's row."""
+
+    def __call__(self, scored: ScoredImage) -> dict | None: ...
+
+    def adopt(self, method: str, dataset: str, image: str, row: dict) -> bool:
+        """Whether what this sink kept for `row` in an interrupted attempt of the run is there, intact, and
+        now counts as kept (a resumed run reuses the row only then)."""
+        ...
 
 
 def run(
@@ -165,11 +174,14 @@ def run(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_output: OutputSink | None = None,
+    journal: Journal | None = None,
 ) -> dict:
     """Run every method on every dataset and return the results document (see `bench.results`).
 
     `on_output`, when given, receives every image as it is scored (to save it, for instance); the fields it
-    returns are recorded in the image's row.
+    returns are recorded in the image's row. With a `journal`, every row is recorded in it as it is made, and
+    the rows it already holds from an interrupted attempt are reused where their input checksums (and what
+    `on_output` kept) are unchanged: only the missing images are computed.
     """
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
@@ -211,7 +223,8 @@ def run(
             overlap = training_overlap(method.describe(), dataset.describe())
             if overlap:
                 log(f"warning: {method.spec.name} on {dataset.name} scores training images: {overlap}")
-            result = _run_one(method, dataset, scorer, config.limit, progress, on_output)
+            cell = _Cell(method, dataset, scorer, on_output, journal)
+            result = cell.run(config.limit, progress, log)
             result.training_overlap = overlap
             if config.profile is not None:
                 log(f"profiling {method.spec.name} at {dataset.name}'s image size")
@@ -258,59 +271,66 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _run_one(
-    method: DerainMethod,
-    dataset: data.Dataset,
-    scorer: Scorer,
-    limit: int | None,
-    progress: bool,
-    on_output: OutputSink | None,
-) -> RunResult:
-    samples = dataset.samples[:limit] if limit else dataset.samples
-    checksums = dataset.file_checksums()
-    has_ground_truth = all(sample.clean is not None for sample in samples)
-    result = RunResult(
-        method=method.describe(),
-        dataset=dataset.describe(),
-        columns=scorer.columns if has_ground_truth else scorer.no_reference_columns,
-        limited_to=limit if limit and limit < len(dataset.samples) else None,
-        non_finite_rules=scorer.non_finite_rules,
-    )
-    forward_s = load_s = score_s = 0.0
-    started = time.perf_counter()
-    bar = tqdm(samples, desc=f"{method.spec.name} / {dataset.name}", unit="img", disable=not progress, leave=False)
-    for sample in bar:
-        t0 = time.perf_counter()
-        rainy, clean = data.load_pair(sample)
-        x = method.to_input(rainy)
-        _synchronize(method.device)
-        t1 = time.perf_counter()
-        with torch.inference_mode():
-            try:
-                y = method.forward(x)
-            except torch.OutOfMemoryError as exc:
-                raise BenchError(_out_of_memory(method, dataset, sample.name, rainy.shape)) from exc
-        _synchronize(method.device)
-        t2 = time.perf_counter()
-        if not bool(torch.isfinite(y).all()):
-            raise BenchError(
-                f"{method.spec.name} gave a non-finite output (NaN or inf) on {dataset.name}/{sample.name}; "
-                "nothing is scored from it, and no results were written: check the method's weights (a NaN in a "
-                "--weights file does this)"
-            )
-        derained = method.to_output(y)
-        t3 = time.perf_counter()
-        scores = scorer(derained, clean)
-        t4 = time.perf_counter()
-        kept = None
-        if on_output is not None:
-            kept = on_output(ScoredImage(method.spec.name, dataset.name, sample, rainy, derained, clean))
-        forward_s += t2 - t1
-        load_s += (t1 - t0) + (t3 - t2)
-        score_s += t4 - t3
-        rainy_sha, clean_sha = checksums[sample.name]
-        result.rows.append(
-            {
+@dataclass
+class _Cell:
+    """One method on one dataset: the images scored, or taken from the journal of an interrupted attempt."""
+
+    method: DerainMethod
+    dataset: data.Dataset
+    scorer: Scorer
+    on_output: OutputSink | None
+    journal: Journal | None
+
+    def run(self, limit: int | None, progress: bool, log: Callable[[str], None]) -> RunResult:
+        method, dataset, scorer = self.method, self.dataset, self.scorer
+        samples = dataset.samples[:limit] if limit else dataset.samples
+        checksums = dataset.file_checksums()
+        has_ground_truth = all(sample.clean is not None for sample in samples)
+        result = RunResult(
+            method=method.describe(),
+            dataset=dataset.describe(),
+            columns=scorer.columns if has_ground_truth else scorer.no_reference_columns,
+            limited_to=limit if limit and limit < len(dataset.samples) else None,
+            non_finite_rules=scorer.non_finite_rules,
+        )
+        done = self._reusable(samples, checksums, log)
+        forward_s = load_s = score_s = 0.0
+        started = time.perf_counter()
+        bar = tqdm(samples, desc=f"{method.spec.name} / {dataset.name}", unit="img", disable=not progress, leave=False)
+        for sample in bar:
+            if sample.name in done:
+                result.rows.append(done[sample.name])
+                continue
+            t0 = time.perf_counter()
+            rainy, clean = data.load_pair(sample)
+            x = method.to_input(rainy)
+            _synchronize(method.device)
+            t1 = time.perf_counter()
+            with torch.inference_mode():
+                try:
+                    y = method.forward(x)
+                except torch.OutOfMemoryError as exc:
+                    raise BenchError(_out_of_memory(method, dataset, sample.name, rainy.shape)) from exc
+            _synchronize(method.device)
+            t2 = time.perf_counter()
+            if not bool(torch.isfinite(y).all()):
+                raise BenchError(
+                    f"{method.spec.name} gave a non-finite output (NaN or inf) on {dataset.name}/{sample.name}; "
+                    "nothing is scored from it, and no results were written: check the method's weights (a NaN in "
+                    "a --weights file does this)"
+                )
+            derained = method.to_output(y)
+            t3 = time.perf_counter()
+            scores = scorer(derained, clean)
+            t4 = time.perf_counter()
+            kept = None
+            if self.on_output is not None:
+                kept = self.on_output(ScoredImage(method.spec.name, dataset.name, sample, rainy, derained, clean))
+            forward_s += t2 - t1
+            load_s += (t1 - t0) + (t3 - t2)
+            score_s += t4 - t3
+            rainy_sha, clean_sha = checksums[sample.name]
+            row = {
                 "image": sample.name,
                 "height": rainy.shape[0],
                 "width": rainy.shape[1],
@@ -320,14 +340,43 @@ def _run_one(
                 **scores,
                 **(kept or {}),
             }
-        )
-    result.timing = {
-        "wall_s": time.perf_counter() - started,
-        "forward_s": forward_s,
-        "load_and_convert_s": load_s,
-        "score_s": score_s,
-    }
-    return result
+            result.rows.append(row)
+            if self.journal is not None:
+                self.journal.record(method.spec.name, dataset.name, row)
+        result.timing = {
+            "wall_s": time.perf_counter() - started,
+            "forward_s": forward_s,
+            "load_and_convert_s": load_s,
+            "score_s": score_s,
+            "resumed_images": len(done),  # rows taken from the journal of an interrupted attempt: not timed here
+        }
+        return result
+
+    def _reusable(self, samples, checksums, log: Callable[[str], None]) -> dict[str, dict]:
+        """The journal's rows of this cell whose input checksums are unchanged (and whose kept images are intact)."""
+        if self.journal is None:
+            return {}
+        method, dataset = self.method.spec.name, self.dataset.name
+        recorded = self.journal.done.get((method, dataset), {})
+        reusable, changed = {}, []
+        for sample in samples:
+            row = recorded.get(sample.name)
+            if row is None:
+                continue
+            same_inputs = (row["rainy_sha256"], row["clean_sha256"]) == checksums[sample.name]
+            kept = self.on_output is None or self.on_output.adopt(method, dataset, sample.name, row)
+            if same_inputs and kept:
+                reusable[sample.name] = row
+            else:
+                changed.append(sample.name)
+        if reusable:
+            log(f"resuming: {len(reusable)} of {len(samples)} images of {method}/{dataset} already done")
+        if changed:
+            log(
+                f"warning: {method}/{dataset}: {len(changed)} journaled image(s) computed again, their files changed "
+                f"since: {', '.join(changed[:5])}"
+            )
+        return reusable
 
 
 def _profile(method: DerainMethod, result: RunResult, settings: ProfileConfig, seed: int) -> None:

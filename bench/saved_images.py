@@ -6,14 +6,14 @@
 
 `@` separates a method from its inference protocol, so no method is named `@rainy`. Each output's sha256 is
 recorded in its per-image row (`output_png_sha256`), each input's in the document's `images` section, so a
-report can check every file it shows. Files are written into a staging folder that `bench.results` moves into
-place before `results.json`: a folder holding results.json holds all its images.
+report can check every file it shows. Files are written into a staging folder, `OUT/.images-partial/`, that
+`bench.results` moves into place before `results.json`: a folder holding results.json holds all its images. An
+interrupted run leaves the staging folder with its journal; resumed, it keeps the images whose files are intact.
 """
 
 import hashlib
 import io
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the report reads saved images without importing the runner 
     from bench.runner import ScoredImage
 
 RAINY, GROUND_TRUTH = "@rainy", "@ground-truth"
+PARTIAL = ".images-partial"  # the staging folder inside a results folder
 
 
 # zlib level of kept images: on a Rain100H image level 1 takes 60 ms and 245 kB, the default 6 takes 160 ms and
@@ -39,6 +40,10 @@ def encode_png(image: np.ndarray, level: int = 6) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image, mode="RGB").save(buffer, format="PNG", compress_level=level)
     return buffer.getvalue()
+
+
+def _file_sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def write_png(path: Path, image: np.ndarray) -> str:
@@ -56,21 +61,17 @@ def image_path(root: Path, folder: str, dataset: str, image: str) -> Path:
 
 
 class ImageKeeper:
-    """The runner's output sink for `--save-images`: writes into a staging folder inside `out`, made on the
-    first image, so that a run refused before its first image leaves nothing behind."""
+    """The runner's output sink for `--save-images`: writes into OUT/.images-partial/, made on the first image, so
+    that a run refused before its first image leaves nothing behind."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self._made_out = not out.exists()
-        self._staging: Path | None = None
         self.inputs: dict[str, dict[str, dict[str, str | None]]] = {}  # dataset -> image -> {rainy, clean}
 
     @property
     def staging(self) -> Path:
-        if self._staging is None:
-            self.out.mkdir(parents=True, exist_ok=True)
-            self._staging = Path(tempfile.mkdtemp(dir=self.out, prefix=".images-staging-"))
-        return self._staging
+        return self.out / PARTIAL
 
     def __call__(self, scored: "ScoredImage") -> dict:
         image = scored.sample.name
@@ -84,19 +85,39 @@ class ImageKeeper:
         output = write_png(image_path(self.staging, scored.method, scored.dataset, image), scored.derained)
         return {"output_png_sha256": output}
 
+    def adopt(self, method: str, dataset: str, image: str, row: dict) -> bool:
+        """Keep the files an interrupted attempt wrote for `row`, if its output is there with the recorded sha256
+        and its inputs are there (their sha256s are taken from the files)."""
+        output = _file_sha256(image_path(self.staging, method, dataset, image))
+        rainy = _file_sha256(image_path(self.staging, RAINY, dataset, image))
+        clean = _file_sha256(image_path(self.staging, GROUND_TRUTH, dataset, image))
+        if output is None or output != row.get("output_png_sha256") or rainy is None:
+            return False
+        if row.get("clean_sha256") is not None and clean is None:
+            return False
+        self.inputs.setdefault(dataset, {})[image] = {"rainy_png_sha256": rainy, "clean_png_sha256": clean}
+        return True
+
     @property
     def folder(self) -> Path:
         """The staged `images/` folder, for `bench.results.write_results` to move into place."""
-        (self.staging / IMAGES_FOLDER).mkdir(exist_ok=True)  # a run of zero images keeps an empty folder
+        with writing(self.staging):
+            (self.staging / IMAGES_FOLDER).mkdir(parents=True, exist_ok=True)  # zero images: an empty folder
         return self.staging / IMAGES_FOLDER
 
     def describe(self) -> dict:
         return {"folder": IMAGES_FOLDER, "format": "PNG, lossless, uint8 RGB as scored", "inputs": self.inputs}
 
-    def discard(self) -> None:
-        """Remove what is still staged (all of it when the run failed), and `out` itself if this run made it
-        and nothing else is in it."""
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
+    def finish(self) -> None:
+        """After the results are written: remove the emptied staging folder."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def abandon(self) -> None:
+        """After a failure: keep what is staged, for a resumed run; remove `out` if this run made it, still empty."""
         if self._made_out and self.out.is_dir() and not any(self.out.iterdir()):
             self.out.rmdir()
+
+
+def discard_partial(out: Path) -> None:
+    """`--overwrite`: the images an interrupted run staged in `out` are not this run's."""
+    shutil.rmtree(out / PARTIAL, ignore_errors=True)

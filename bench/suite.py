@@ -168,14 +168,27 @@ def reproduce(
 
     if (out / VERDICT_FILE).exists() and not overwrite:
         raise BenchError(f"{out} already holds a reproduction; choose another --out or pass --overwrite")
-    for group in suite.groups:
-        ensure_writable(out / group.name, overwrite)
     validate(suite, store)
+    pending = [group for group in suite.groups if overwrite or not _finished(out / group.name, group)]
+    for group in pending:  # a group's stale results are refused before the first group runs
+        ensure_writable(out / group.name, overwrite)
     (out / VERDICT_FILE).unlink(missing_ok=True)
     for group in suite.groups:
+        if group not in pending:
+            log(f"suite {suite.name}: group {group.name} finished in an earlier attempt; kept")
+            continue
         log(f"suite {suite.name}: group {group.name}")
-        run_into(group.config(), store, out / group.name, save_images=True, progress=progress, log=log)
+        folder = out / group.name
+        run_into(group.config(), store, folder, save_images=True, progress=progress, log=log, overwrite=overwrite)
     return conclude(suite, out)
+
+
+def _finished(folder: Path, group: Group) -> bool:
+    """Whether `folder` holds the finished results of `group` as configured now (an interrupted reproduction
+    resumes after its finished groups; a group's own interrupted run resumes through its journal)."""
+    from bench.results import RESULTS_FILE, load_results
+
+    return (folder / RESULTS_FILE).exists() and load_results(folder)["config_hash"] == group.config().digest()
 
 
 def conclude(suite: Suite, out: Path) -> dict:

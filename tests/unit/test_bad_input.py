@@ -164,7 +164,7 @@ def test_a_full_disk_while_saving_images_names_the_file_and_leaves_nothing_finis
     out = tmp_path / "out"
     line = _refused(capsys, pair_folder(tmp_path / "set"), out, "error: cannot write ", "--save-images")
     assert "/images/@rainy/dir:set/a.png: No space left on device; the run is not marked finished there" in line
-    assert not out.exists()  # the run made the folder, and took it away again
+    assert not (out / "results.json").exists() and not (out / "images").exists()  # nothing that looks finished
 
 
 def test_permission_denied_on_the_results_names_the_file(tmp_path, capsys, monkeypatch):

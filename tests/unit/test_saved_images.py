@@ -70,25 +70,38 @@ def test_overwriting_replaces_the_images_of_the_earlier_run(tmp_path):
     assert not (out / "images").exists()
 
 
-def test_a_run_that_fails_midway_leaves_no_results_and_no_images(tmp_path, monkeypatch):
-    original = runner._run_one
+def test_a_run_that_fails_midway_leaves_no_results_and_resumes_with_its_images(tmp_path, monkeypatch, capsys):
+    original = runner._Cell.run
     calls = []
 
-    def fail_on_second_method(*args, **kwargs):
-        calls.append(1)
+    def fail_on_second_method(self, *args, **kwargs):
+        calls.append(self.method.spec.name)
         if len(calls) == 2:
             raise RuntimeError("the second method crashed")
-        return original(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "_run_one", fail_on_second_method)
+    monkeypatch.setattr(runner._Cell, "run", fail_on_second_method)
     monkeypatch.setitem(registry.METHODS, TOY, "toy_methods:build")
     from image_folders import pair_folder
 
     pairs = pair_folder(tmp_path / "pairs", names=NAMES[:2], size=(24, 32))
     out = tmp_path / "run"
+    argv = ["run", "--methods", f"{TOY},identity", "--dataset-dir", str(pairs), "--out", str(out), "--save-images"]
     with pytest.raises(RuntimeError, match="second method"):
-        main(["run", "--methods", f"{TOY},identity", "--dataset-dir", str(pairs), "--out", str(out), "--save-images"])
-    assert not out.exists(), "the staged images are removed, and the folder the run made"
+        main(argv)
+    assert not (out / "results.json").exists() and not (out / "images").exists()
+    assert sorted(p.name for p in out.iterdir()) == [".images-partial", "journal.jsonl"]  # kept for a resume
+
+    monkeypatch.setattr(runner._Cell, "run", original)
+    assert main([*argv, "--no-progress"]) == 0
+    assert f"resuming: 2 of 2 images of {TOY}/dir:pairs already done" in capsys.readouterr().err
+    document = json.loads((out / "results.json").read_text())
+    assert [run["timing"]["resumed_images"] for run in document["runs"]] == [2, 0]
+    assert sorted(p.name for p in out.iterdir()) == ["images", "per_image.csv", "results.json", "summary.csv"]
+    for run in document["runs"]:
+        for row in run["rows"]:
+            saved = image_path(out, run["method"], run["dataset"], row["image"])
+            assert hashlib.sha256(saved.read_bytes()).hexdigest() == row["output_png_sha256"]
 
 
 def test_a_run_refused_before_its_first_image_writes_nothing(tmp_path):
