@@ -51,6 +51,13 @@ def _add_selection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="score only the first N images of each dataset")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; recorded)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="images of one size through the network together (default 1; recorded; published numbers are "
+        "compared at 1)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every generator (default 0; recorded)")
     parser.add_argument(
         "--weights",
@@ -131,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile-warmup", type=int, default=3, help="untimed passes before them (default 3)")
     run.add_argument("--profile-amp", choices=("bf16", "fp16"), help="autocast the profiled passes (GPU)")
     run.add_argument("--profile-channels-last", action="store_true", help="channels-last memory format (GPU)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        help="threads decoding ahead of the model and scoring behind it (default: the CPU cores the model does not "
+        "use: all of them for CUDA, those beyond --threads on CPU; 0: all in series); the numbers do not depend on it",
+    )
     _add_output_options(run, "results folder (default: results/<time>-<config hash>)")
     _add_store_options(run)
 
@@ -283,6 +296,7 @@ def _store(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace) -> int:
     from bench import results, runner
+    from bench.distributed import launched_by_torchrun
     from bench.metrics import PROTOCOLS
     from bench.run_folder import run_into
 
@@ -303,6 +317,8 @@ def _run(args: argparse.Namespace) -> int:
         skip_unavailable_metrics=args.skip_unavailable_metrics,
         profile=profile,
     )
+    if args.out is None and launched_by_torchrun():
+        raise BenchError("under torchrun every rank writes into one results folder: pass --out DIR")
     out = args.out or Path("results") / f"{_stamp()}-{config.digest()[:8]}"
     results.ensure_writable(out, args.overwrite)
     document = run_into(
@@ -313,9 +329,11 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         log=_log,
         overwrite=args.overwrite,
+        workers=args.workers,
     )
-    print(_format_summary(document))
-    print(f"results: {out}/{results.RESULTS_FILE}")
+    if document is not None:  # under torchrun, rank 0 writes the results and prints them
+        print(_format_summary(document))
+        print(f"results: {out}/{results.RESULTS_FILE}")
     return 0
 
 
@@ -333,6 +351,7 @@ def _run_config(args: argparse.Namespace, **settings):
         device=args.device,
         threads=args.threads,
         seed=args.seed,
+        batch_size=args.batch_size,
         allow_incomplete=args.allow_incomplete,
         weights=tuple(args.weights),
         **settings,
@@ -441,6 +460,10 @@ def _format_summary(document: dict) -> str:
     for column, reason in document["metrics_skipped"].items():
         lines.append(f"skipped {column}: {reason}")
     timing = document["timing"]
+    if "wall_s" in document.get("processes", {}):  # torchrun: this document is rank 0's merge of the ranks' rows
+        processes = document["processes"]
+        lines.append(f"wall {processes['wall_s']:.1f} s on {processes['world_size']} ranks (torchrun)")
+        return "\n".join(lines)
     profiled = f", profiling {timing['profile_s']:.1f} s" if timing["profile_s"] else ""
     lines.append(
         f"wall {timing['wall_s']:.1f} s: model forward {timing['forward_s']:.1f} s, scoring {timing['score_s']:.1f} s"

@@ -10,6 +10,10 @@ Reading back, a last line without its newline is a torn write: it is dropped, an
 next line is appended. Any other line that is not a journal entry means the file was damaged otherwise: refused.
 A journal only resumes the run that wrote it: the same config hash, the same choice of `--save-images`, the same
 commit. A finished run removes its journal.
+
+Under torchrun, rank r writes `OUT/journal.rank<r>.jsonl`. Every process reads every journal in OUT, so a run
+resumes whatever wrote the rows before (one process or several, any number of them); an image recorded in more
+than one file is noted in `duplicates`, which the merging rank refuses.
 """
 
 import json
@@ -20,6 +24,7 @@ from bench.errors import BenchError, writing
 
 SCHEMA = "derain-bench/journal/v1"
 JOURNAL_FILE = "journal.jsonl"
+RANK_JOURNALS = "journal.rank*.jsonl"
 FSYNC_EVERY = 8
 
 Cell = tuple[str, str]  # (method, dataset)
@@ -28,29 +33,40 @@ Cell = tuple[str, str]  # (method, dataset)
 class Journal:
     """Appends the rows of a run to OUT/journal.jsonl; `done` holds the rows an earlier attempt had recorded."""
 
-    def __init__(self, path: Path, header: dict, done: dict[Cell, dict[str, dict]], intact: int) -> None:
+    def __init__(
+        self, path: Path, header: dict, done: dict[Cell, dict[str, dict]], intact: int, duplicates: set
+    ) -> None:
         self.path = path
         self.header = header
         self.done = done
+        self.duplicates = duplicates  # (method, dataset, image) recorded by more than one journal file
         self._intact = intact  # bytes of whole lines already in the file
         self._file = None
         self._unsynced = 0
 
     @classmethod
-    def open(cls, out: Path, header: dict) -> "Journal":
-        """Resume the journal in `out` if one is there (refused when `header` differs), else start one."""
-        path = out / JOURNAL_FILE
+    def open(cls, out: Path, header: dict, rank: int | None = None) -> "Journal":
+        """The journal this process appends to (`rank` under torchrun), with the rows of every journal in `out`;
+        refused when one of them was written by a different run (`header`)."""
+        path = out / (JOURNAL_FILE if rank is None else f"journal.rank{rank}.jsonl")
         done: dict[Cell, dict[str, dict]] = {}
+        duplicates: set[tuple[str, str, str]] = set()
         intact = 0
-        if path.exists():
-            recorded, done, intact = read_journal(path)
+        for file in journal_files(out):
+            recorded, rows, whole = read_journal(file)
             if differences := [key for key in header if recorded.get(key) != header[key]]:
                 raise BenchError(
                     f"{out} holds an interrupted run that differs from this one in {', '.join(differences)} "
                     f"({', '.join(f'{key} {recorded.get(key)!r}, now {header[key]!r}' for key in differences)}): "
                     "resuming would mix numbers of two runs; pass --overwrite to start again, or choose another --out"
                 )
-        return cls(path, header, done, intact)
+            for cell, images in rows.items():
+                known = done.setdefault(cell, {})
+                duplicates.update((*cell, image) for image in images.keys() & known.keys())
+                known.update({image: row for image, row in images.items() if image not in known})
+            if file == path:
+                intact = whole
+        return cls(path, header, done, intact, duplicates)
 
     def record(self, method: str, dataset: str, row: dict) -> None:
         self._write({"method": method, "dataset": dataset, "row": row})
@@ -72,9 +88,10 @@ class Journal:
             self._file = None
 
     def remove(self) -> None:
-        """After the results are written: the journal has served."""
+        """After the results are written: every journal in the folder has served."""
         self.close()
-        self.path.unlink(missing_ok=True)
+        for file in journal_files(self.path.parent):
+            file.unlink()
 
     def _write(self, entry: dict) -> None:
         with writing(self.path):
@@ -86,6 +103,11 @@ class Journal:
                     self._file.write(json.dumps({"journal": SCHEMA, **self.header}) + "\n")
             self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")  # one write call per line
             self._file.flush()
+
+
+def journal_files(out: Path) -> list[Path]:
+    """The journal files in `out`: one process's, and each torchrun rank's."""
+    return [path for path in [out / JOURNAL_FILE, *sorted(out.glob(RANK_JOURNALS))] if path.is_file()]
 
 
 def read_journal(path: Path) -> tuple[dict, dict[Cell, dict[str, dict]], int]:

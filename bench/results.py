@@ -40,6 +40,7 @@ class RunResult:
     profile_summary: dict = field(default_factory=dict)  # its summary.csv columns (params, gflops@..., ...)
     non_finite_rules: dict[str, str] = field(default_factory=dict)  # column -> "propagate" | "omit" (default propagate)
     training_overlap: str | None = None  # why the weights were trained on these images (bench.overlap), if so
+    batch_size: int = 1  # images through the network together (bench.cell)
 
     @property
     def n(self) -> int:
@@ -79,6 +80,8 @@ class RunResult:
             return f"--limit {self.limited_to}: the means are over the first {self.n} of {total} images"
         if not self.dataset.get("complete", True):
             return f"incomplete copy of the set: {total} of {self.dataset.get('expected')} images"
+        if self.batch_size > 1:
+            return f"--batch-size {self.batch_size}: published numbers are checked at batch size 1"
         return None
 
     def _published(self) -> dict[str, float]:

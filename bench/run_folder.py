@@ -1,12 +1,14 @@
 """One run into one results folder: what `bench run` and each group of `bench reproduce` do."""
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import results, runner
+from bench import distributed, results, runner
 from bench.assets import Store
 from bench.checkout import git_state
-from bench.journal import JOURNAL_FILE, Journal
+from bench.errors import BenchError
+from bench.journal import Journal, journal_files
 from bench.saved_images import ImageKeeper, discard_partial
 
 
@@ -19,21 +21,71 @@ def run_into(
     progress: bool,
     log: Callable[[str], None],
     overwrite: bool = False,
-) -> dict:
+    workers: int | None = None,
+) -> dict | None:
     """Run `config` and write its results into `out` (with `save_images`, every image too); return the document.
 
     Nothing in `out` looks finished until all of it is: images are staged and moved in before results.json.
     Every scored image is journaled (bench.journal), so the same command with the same `out` resumes an
-    interrupted run; `overwrite` discards what an interrupted run left instead.
+    interrupted run; `overwrite` discards what an interrupted run left instead. `workers` threads decode and
+    score around the model (default: bench.cell.default_workers; 0 runs everything in series).
+
+    Under torchrun the images of every method x dataset are sharded across the ranks by index (image i to rank
+    i % world size, no padding), each rank journals its shard, and after a barrier rank 0 merges the journals,
+    requiring every image exactly once, and writes the one results folder; it returns the document, the other
+    ranks None. A rank that dies fails the torchrun job and leaves the journals: the same command resumes.
     """
-    if overwrite:
-        (out / JOURNAL_FILE).unlink(missing_ok=True)
-        discard_partial(out)
+    if workers is not None and workers < 0:
+        raise BenchError(f"--workers must be 0 (all in series) or more, got {workers}")
     header = {"config_hash": config.digest(), "save_images": save_images, "commit": git_state()["commit"]}
-    journal = Journal.open(out, header)
+    started = time.perf_counter()
+    processes = distributed.start(config.device)
+    try:
+        if processes.is_main and overwrite:
+            for file in journal_files(out):
+                file.unlink()
+            discard_partial(out)
+        distributed.barrier(processes)
+        settings = {"progress": progress, "workers": workers, "device": processes.device}
+        if processes.world_size == 1:
+            return _run_and_write(config, store, out, header, save_images, log, settings, world_size=1)
+        shard = (processes.rank, processes.world_size)
+        rank_log = _prefixed(log, f"[rank {processes.rank}] ")
+        _run_shard(config, store, out, header, save_images, rank_log, {**settings, "shard": shard})
+        distributed.barrier(processes)  # every shard journaled
+        document = None
+        if processes.is_main:
+            merging = {**settings, "merge": True, "started": started}
+            document = _run_and_write(
+                config, store, out, header, save_images, rank_log, merging, world_size=processes.world_size
+            )
+        distributed.barrier(processes)
+        return document
+    finally:
+        distributed.stop(processes)
+
+
+def _run_shard(config, store, out, header, save_images, log, settings) -> None:
+    """One rank's share: its images computed and journaled (the document it would make is not written)."""
+    journal = Journal.open(out, header, rank=settings["shard"][0])
     keeper = ImageKeeper(out) if save_images else None
     try:
-        document = runner.run(config, store, progress=progress, log=log, on_output=keeper, journal=journal)
+        runner.run(config, store, log=log, on_output=keeper, journal=journal, **settings)
+    finally:
+        journal.close()
+
+
+def _run_and_write(config, store, out, header, save_images, log, settings, world_size: int) -> dict:
+    """The whole run (or, with `merge`, the ranks' journals merged) written into `out`; journals removed after."""
+    journal = Journal.open(out, header, rank=0 if settings.get("merge") else None)
+    keeper = ImageKeeper(out) if save_images else None
+    try:
+        started = settings.pop("started", None)
+        document = runner.run(config, store, log=log, on_output=keeper, journal=journal, **settings)
+        # torchrun: the rows were scored by `world_size` ranks (image i by rank i % world_size) and merged by rank 0
+        document["processes"] = {"world_size": world_size, "sharding": "image index modulo world size"}
+        if started is not None:
+            document["processes"]["wall_s"] = time.perf_counter() - started  # every rank's share and the merge
         if keeper is not None:
             document["images"] = keeper.describe()
         results.write_results(out, document, images=keeper.folder if keeper else None)
@@ -46,3 +98,7 @@ def run_into(
     if keeper is not None:
         keeper.finish()
     return document
+
+
+def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda message: log(prefix + message)

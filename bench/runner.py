@@ -12,21 +12,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from bench import data, provenance
 from bench.assets import Store
+from bench.cell import Cell, OutputSink, default_workers
 from bench.errors import BenchError, Problems
 from bench.journal import Journal
 from bench.method import DerainMethod
 from bench.metrics import PROTOCOLS, Scorer, make_scorer
 from bench.overlap import training_overlap
 from bench.registry import (
-    INFERENCE_PROTOCOLS,
     build_method,
     default_names,
     parse_method_name,
@@ -68,6 +65,7 @@ class RunConfig:
     # (method name without @protocol, weights file) pairs: the file replaces that method's declared weights
     weights: tuple[tuple[str, str], ...] = ()
     profile: ProfileConfig | None = None
+    batch_size: int = 1  # images of one size through the network together (bench.cell); 1 as published numbers
 
     def __post_init__(self) -> None:
         """Checks the settings and writes bare architecture names as the methods they stand for."""
@@ -99,6 +97,8 @@ class RunConfig:
             raise BenchError("a folder run scores one dataset: give at most one --datasets name (its card)")
         if not self.ground_truth and (self.dataset_dir is None or self.datasets):
             raise BenchError("--no-ground-truth scores a folder of rainy images: pass --dataset-dir, no --datasets")
+        if self.batch_size < 1:
+            raise BenchError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.threads is not None and self.threads < 1:
             raise BenchError(f"--threads must be at least 1, got {self.threads}")
         if self.profile is not None and (self.profile.runs < 1 or self.profile.warmup < 0):
@@ -144,29 +144,6 @@ def open_datasets(config: RunConfig, store: Store, problems: Problems) -> list[d
     return datasets
 
 
-@dataclass(frozen=True)
-class ScoredImage:
-    """One image as the runner scored it: uint8 RGB arrays exactly as decoded and as quantised."""
-
-    method: str
-    dataset: str
-    sample: data.Sample
-    rainy: np.ndarray
-    derained: np.ndarray
-    clean: np.ndarray | None  # the ground truth it was scored against, None without one
-
-
-class OutputSink(Protocol):
-    """Receives every scored image (to save it, for instance); the fields it returns are added to the image's row."""
-
-    def __call__(self, scored: ScoredImage) -> dict | None: ...
-
-    def adopt(self, method: str, dataset: str, image: str, row: dict) -> bool:
-        """Whether what this sink kept for `row` in an interrupted attempt of the run is there, intact, and
-        now counts as kept (a resumed run reuses the row only then)."""
-        ...
-
-
 def run(
     config: RunConfig,
     store: Store,
@@ -175,19 +152,27 @@ def run(
     log: Callable[[str], None] = print,
     on_output: OutputSink | None = None,
     journal: Journal | None = None,
+    workers: int | None = None,
+    device: torch.device | None = None,
+    shard: tuple[int, int] | None = None,
+    merge: bool = False,
 ) -> dict:
     """Run every method on every dataset and return the results document (see `bench.results`).
 
     `on_output`, when given, receives every image as it is scored (to save it, for instance); the fields it
     returns are recorded in the image's row. With a `journal`, every row is recorded in it as it is made, and
     the rows it already holds from an interrupted attempt are reused where their input checksums (and what
-    `on_output` kept) are unchanged: only the missing images are computed.
+    `on_output` kept) are unchanged: only the missing images are computed. `workers` threads decode ahead of the
+    model and score behind it (bench.cell; default: the cores the model does not use); the numbers do not depend
+    on how many. Under torchrun (bench.run_folder) each rank runs its `shard` (rank, world size) of every cell on
+    its `device`, and the merging rank (`merge`) then takes every row from the ranks' journals and profiles.
     """
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    device = provenance.resolve_device(config.device)
+    device = provenance.resolve_device(config.device) if device is None else device
+    workers = default_workers(device) if workers is None else workers
     environment = provenance.environment(device)  # before any work: the commit and tree that the code came from
     problems = Problems()  # metrics, datasets and weights are checked independently and reported together
     scorer = None
@@ -223,10 +208,10 @@ def run(
             overlap = training_overlap(method.describe(), dataset.describe())
             if overlap:
                 log(f"warning: {method.spec.name} on {dataset.name} scores training images: {overlap}")
-            cell = _Cell(method, dataset, scorer, on_output, journal)
+            cell = Cell(method, dataset, scorer, on_output, journal, workers, config.batch_size, shard, merge)
             result = cell.run(config.limit, progress, log)
             result.training_overlap = overlap
-            if config.profile is not None:
+            if config.profile is not None and shard is None:
                 log(f"profiling {method.spec.name} at {dataset.name}'s image size")
                 _profile(method, result, config.profile, config.seed)
             runs.append(result)
@@ -253,130 +238,6 @@ def _check_ground_truth(datasets: Sequence[data.Dataset], scorer: Scorer) -> Non
                 f"{dataset.name}: {len(missing)} image(s) have no ground truth (e.g. {missing[0]}), which "
                 f"{', '.join(scorer.reference_columns)} need; score it with no-reference metrics (--metrics niqe)"
             )
-
-
-def _out_of_memory(method: DerainMethod, dataset: data.Dataset, image: str, shape: tuple[int, ...]) -> str:
-    arch = parse_method_name(method.spec.name)[0]
-    remedy = "run with --device cpu"
-    if "tiled" in INFERENCE_PROTOCOLS.get(arch, ()):
-        remedy += f", or use its tiled inference (--methods {arch}@tiled)"
-    return (
-        f"{method.spec.name} ran out of {method.device.type.upper()} memory on {dataset.name}/{image} "
-        f"({shape[1]}x{shape[0]} pixels); no results were written: {remedy}"
-    )
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@dataclass
-class _Cell:
-    """One method on one dataset: the images scored, or taken from the journal of an interrupted attempt."""
-
-    method: DerainMethod
-    dataset: data.Dataset
-    scorer: Scorer
-    on_output: OutputSink | None
-    journal: Journal | None
-
-    def run(self, limit: int | None, progress: bool, log: Callable[[str], None]) -> RunResult:
-        method, dataset, scorer = self.method, self.dataset, self.scorer
-        samples = dataset.samples[:limit] if limit else dataset.samples
-        checksums = dataset.file_checksums()
-        has_ground_truth = all(sample.clean is not None for sample in samples)
-        result = RunResult(
-            method=method.describe(),
-            dataset=dataset.describe(),
-            columns=scorer.columns if has_ground_truth else scorer.no_reference_columns,
-            limited_to=limit if limit and limit < len(dataset.samples) else None,
-            non_finite_rules=scorer.non_finite_rules,
-        )
-        done = self._reusable(samples, checksums, log)
-        forward_s = load_s = score_s = 0.0
-        started = time.perf_counter()
-        bar = tqdm(samples, desc=f"{method.spec.name} / {dataset.name}", unit="img", disable=not progress, leave=False)
-        for sample in bar:
-            if sample.name in done:
-                result.rows.append(done[sample.name])
-                continue
-            t0 = time.perf_counter()
-            rainy, clean = data.load_pair(sample)
-            x = method.to_input(rainy)
-            _synchronize(method.device)
-            t1 = time.perf_counter()
-            with torch.inference_mode():
-                try:
-                    y = method.forward(x)
-                except torch.OutOfMemoryError as exc:
-                    raise BenchError(_out_of_memory(method, dataset, sample.name, rainy.shape)) from exc
-            _synchronize(method.device)
-            t2 = time.perf_counter()
-            if not bool(torch.isfinite(y).all()):
-                raise BenchError(
-                    f"{method.spec.name} gave a non-finite output (NaN or inf) on {dataset.name}/{sample.name}; "
-                    "nothing is scored from it, and no results were written: check the method's weights (a NaN in "
-                    "a --weights file does this)"
-                )
-            derained = method.to_output(y)
-            t3 = time.perf_counter()
-            scores = scorer(derained, clean)
-            t4 = time.perf_counter()
-            kept = None
-            if self.on_output is not None:
-                kept = self.on_output(ScoredImage(method.spec.name, dataset.name, sample, rainy, derained, clean))
-            forward_s += t2 - t1
-            load_s += (t1 - t0) + (t3 - t2)
-            score_s += t4 - t3
-            rainy_sha, clean_sha = checksums[sample.name]
-            row = {
-                "image": sample.name,
-                "height": rainy.shape[0],
-                "width": rainy.shape[1],
-                "rainy_sha256": rainy_sha,
-                "clean_sha256": clean_sha,
-                "forward_ms": 1000 * (t2 - t1),
-                **scores,
-                **(kept or {}),
-            }
-            result.rows.append(row)
-            if self.journal is not None:
-                self.journal.record(method.spec.name, dataset.name, row)
-        result.timing = {
-            "wall_s": time.perf_counter() - started,
-            "forward_s": forward_s,
-            "load_and_convert_s": load_s,
-            "score_s": score_s,
-            "resumed_images": len(done),  # rows taken from the journal of an interrupted attempt: not timed here
-        }
-        return result
-
-    def _reusable(self, samples, checksums, log: Callable[[str], None]) -> dict[str, dict]:
-        """The journal's rows of this cell whose input checksums are unchanged (and whose kept images are intact)."""
-        if self.journal is None:
-            return {}
-        method, dataset = self.method.spec.name, self.dataset.name
-        recorded = self.journal.done.get((method, dataset), {})
-        reusable, changed = {}, []
-        for sample in samples:
-            row = recorded.get(sample.name)
-            if row is None:
-                continue
-            same_inputs = (row["rainy_sha256"], row["clean_sha256"]) == checksums[sample.name]
-            kept = self.on_output is None or self.on_output.adopt(method, dataset, sample.name, row)
-            if same_inputs and kept:
-                reusable[sample.name] = row
-            else:
-                changed.append(sample.name)
-        if reusable:
-            log(f"resuming: {len(reusable)} of {len(samples)} images of {method}/{dataset} already done")
-        if changed:
-            log(
-                f"warning: {method}/{dataset}: {len(changed)} journaled image(s) computed again, their files changed "
-                f"since: {', '.join(changed[:5])}"
-            )
-        return reusable
 
 
 def _profile(method: DerainMethod, result: RunResult, settings: ProfileConfig, seed: int) -> None:

@@ -24,7 +24,7 @@ from bench.errors import writing
 from bench.results import IMAGES_FOLDER
 
 if TYPE_CHECKING:  # the report reads saved images without importing the runner (and torch)
-    from bench.runner import ScoredImage
+    from bench.cell import ScoredImage
 
 RAINY, GROUND_TRUTH = "@rainy", "@ground-truth"
 PARTIAL = ".images-partial"  # the staging folder inside a results folder

@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
+from bench import distributed
 from bench.assets import Store
 from bench.data import Dataset, dataset_names, open_dataset, open_folder
+from bench.distributed import Processes
 from bench.errors import BenchError
 from bench.names import unknown_name
-from msdr import distributed
 from msdr.checkpoint import CHECKPOINT_FORMAT, load_payload
-from msdr.distributed import Processes
 from msdr.leakage import OVERLAP_THRESHOLD, find_overlaps, summarise
 from msdr.train_config import TrainConfig, build_parser, config_from_args
 from msdr.trainer import CHECKPOINT_NAME, LOG_NAME, Trainer, TrainingData

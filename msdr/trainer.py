@@ -17,12 +17,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from bench.checkout import git_state
 from bench.data import Dataset
+from bench.distributed import Processes, barrier
 from bench.errors import BenchError
-from bench.provenance import environment, git_state
+from bench.provenance import environment
 from msdr import distributed
 from msdr.checkpoint import CHECKPOINT_FORMAT, capture_rng, restore_rng, save_atomically
-from msdr.distributed import Processes
 from msdr.loss import LOSS_WEIGHTS, SCRIPT_NAMES, msdr_loss, multiscale_targets
 from msdr.model import MSDRNet
 from msdr.optim import KerasAdam, scheduled_lr
@@ -220,7 +221,7 @@ class Trainer:
             self.log.write(event="val", step=self.step, epoch=self.epoch, **scores)
             psnr = ", ".join(f"{key} {value:.3f}" for key, value in scores.items() if key.startswith("psnr"))
             self._say(f"step {self.step}: {psnr}")
-        distributed.barrier(self.processes)
+        barrier(self.processes)
 
     def _save(self) -> Path:
         """Check that the replicas agree, then rank 0 writes the checkpoint."""
@@ -231,7 +232,7 @@ class Trainer:
         if self.processes.is_main:
             save_atomically(self.checkpoint(), path)
             self.log.write(event="checkpoint", step=self.step, path=str(path), replicas_in_sync=in_sync)
-        distributed.barrier(self.processes)
+        barrier(self.processes)
         return path
 
     def checkpoint(self) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench import runner
 from bench.assets import Store
+from bench.cell import ScoredImage
 from bench.conformance import octave
 from bench.conformance.official import OFFICIAL_SCRIPTS, OfficialScript
 from bench.errors import BenchError
@@ -69,7 +70,7 @@ class _SavedImages:
     pairs: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (output, target)
     _targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def __call__(self, scored: runner.ScoredImage) -> None:
+    def __call__(self, scored: ScoredImage) -> None:
         image = scored.sample.name
         output = Path("outputs", scored.method, scored.dataset, f"{image}.png")
         write_png(self.root / output, scored.derained)

@@ -1,6 +1,8 @@
-"""The git record of a run: a checkout with any change git would show is dirty, new files included."""
+"""The record of a run: git state (a checkout with any change git would show is dirty, new files included), and
+the deterministic kernels a run asks for."""
 
 import subprocess
+import sys
 from pathlib import Path
 
 from bench.checkout import git_state
@@ -47,3 +49,13 @@ def test_a_modified_file_makes_it_dirty(tmp_path):
 
 def test_outside_a_checkout(tmp_path):
     assert git_state(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_seeding_turns_on_deterministic_kernels_without_importing_the_compiler():
+    code = (
+        "import sys, torch; from bench.provenance import seed_everything; seed_everything(0); "
+        "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+        "'torch._inductor' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "False"]

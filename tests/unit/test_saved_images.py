@@ -12,7 +12,8 @@ from PIL import Image
 from report_runs import NAMES, TOY, toy_run
 from toy_methods import OFFSET
 
-from bench import registry, runner
+from bench import registry
+from bench.cell import Cell
 from bench.cli import main
 from bench.saved_images import GROUND_TRUTH, RAINY, image_path
 
@@ -71,7 +72,7 @@ def test_overwriting_replaces_the_images_of_the_earlier_run(tmp_path):
 
 
 def test_a_run_that_fails_midway_leaves_no_results_and_resumes_with_its_images(tmp_path, monkeypatch, capsys):
-    original = runner._Cell.run
+    original = Cell.run
     calls = []
 
     def fail_on_second_method(self, *args, **kwargs):
@@ -80,7 +81,7 @@ def test_a_run_that_fails_midway_leaves_no_results_and_resumes_with_its_images(t
             raise RuntimeError("the second method crashed")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(runner._Cell, "run", fail_on_second_method)
+    monkeypatch.setattr(Cell, "run", fail_on_second_method)
     monkeypatch.setitem(registry.METHODS, TOY, "toy_methods:build")
     from image_folders import pair_folder
 
@@ -92,7 +93,7 @@ def test_a_run_that_fails_midway_leaves_no_results_and_resumes_with_its_images(t
     assert not (out / "results.json").exists() and not (out / "images").exists()
     assert sorted(p.name for p in out.iterdir()) == [".images-partial", "journal.jsonl"]  # kept for a resume
 
-    monkeypatch.setattr(runner._Cell, "run", original)
+    monkeypatch.setattr(Cell, "run", original)
     assert main([*argv, "--no-progress"]) == 0
     assert f"resuming: 2 of 2 images of {TOY}/dir:pairs already done" in capsys.readouterr().err
     document = json.loads((out / "results.json").read_text())
