@@ -48,11 +48,14 @@ class Scorer:
         protocols: tuple[Protocol, ...],
         perceptual: tuple[PerceptualMetric, ...] = (),
         skipped: dict[str, str] | None = None,
+        on_device: dict | None = None,
     ):
         self.protocol_metrics = protocol_metrics
         self.protocols = protocols
         self.perceptual = perceptual
         self.skipped = dict(skipped or {})
+        # protocol name -> a computation of its (PSNR, SSIM) on the run's device (bench.metrics.on_device)
+        self.on_device = dict(on_device or {})
 
     @property
     def columns(self) -> list[str]:
@@ -91,6 +94,12 @@ class Scorer:
             for p in self.protocols
             for m in self.protocol_metrics
         }
+        for name, computation in self.on_device.items():  # "device" is machine-local: compare ignores it
+            for m in self.protocol_metrics:
+                description[f"{m}@{name}"]["device"] = (
+                    f"{computation.device}: float64 by {type(computation).__module__}.{type(computation).__qualname__}"
+                    ", equal to the implementation within 1e-10"
+                )
         description.update((metric.column, metric.describe()) for metric in self.perceptual)
         for column, rule in self.non_finite_rules.items():
             description[column]["non_finite_rule"] = {"rule": rule, "means": NON_FINITE_RULES[rule]}
@@ -110,6 +119,10 @@ class Scorer:
             raise ValueError(f"pred and target differ in shape: {pred.shape} vs {target.shape}")
         scores = {}
         for protocol in self.protocols:
+            if protocol.name in self.on_device:
+                both = dict(zip(("psnr", "ssim"), self.on_device[protocol.name](pred, target), strict=True))
+                scores.update((f"{m}@{protocol.name}", both[m]) for m in self.protocol_metrics)
+                continue
             compute = COMPUTATIONS[protocol.name]
             pred_planes, target_planes = compute.planes(pred), compute.planes(target)
             for m in self.protocol_metrics:
@@ -126,13 +139,15 @@ def make_scorer(
     device: "torch.device | str | None" = None,
     store: "Store | None" = None,
     skip_unavailable: bool = False,
+    on_device: bool | None = None,
 ) -> Scorer:
     """A scorer for `metrics` (see ALL_METRICS) under `protocols` (see PROTOCOLS), in the order given.
 
     LPIPS and NIQE ignore `protocols`; their backends are imported and their files found here (in the torch
     hub cache, else in `store`'s cache or mirror), and they run on `device` (default CPU). A missing backend or
     file raises MetricUnavailableError, or, with `skip_unavailable`, drops that column and records why in
-    `Scorer.skipped`.
+    `Scorer.skipped`. `matlab-double` PSNR/SSIM are computed on `device` in float64 when `on_device` (default:
+    when `device` is CUDA), by bench.metrics.on_device; other protocols always by their NumPy code.
     """
     metric_names = _known_names("metric", metrics, ALL_METRICS)
     protocol_names = _known_names("protocol", protocols, PROTOCOLS)
@@ -143,7 +158,20 @@ def make_scorer(
     used_protocols = tuple(PROTOCOLS[p] for p in protocol_names) if protocol_metrics else ()
     for protocol in used_protocols:
         COMPUTATIONS[protocol.name].prepare()
-    return Scorer(protocol_metrics, used_protocols, perceptual, skipped)
+    return Scorer(protocol_metrics, used_protocols, perceptual, skipped, _on_device(used_protocols, device, on_device))
+
+
+def _on_device(protocols: tuple[Protocol, ...], device, wanted: bool | None) -> dict:
+    if not any(p.name == "matlab-double" for p in protocols) or (wanted is None and device is None):
+        return {}
+    import torch
+
+    from bench.metrics.on_device import MatlabDoubleOnDevice
+
+    device = torch.device("cpu" if device is None else device)
+    if (device.type == "cuda") if wanted is None else wanted:
+        return {"matlab-double": MatlabDoubleOnDevice(device)}
+    return {}
 
 
 def _build_perceptual(
