@@ -105,13 +105,12 @@ class Cell:
             self._check_merged(samples, done)
         mine = [sample for index, sample in enumerate(samples) if self._in_shard(index)]
         pending = [sample for sample in mine if sample.name not in done]
+        reused = len(mine) - len(pending)
         self._forward_s = self._decode_s = self._score_s = 0.0
         started = time.perf_counter()
         computed: dict[str, dict] = {}
         name = f"{self.method.spec.name} / {self.dataset.name}"
-        with tqdm(
-            total=len(samples), initial=len(done), desc=name, unit="img", disable=not progress, leave=False
-        ) as bar:
+        with tqdm(total=len(mine), initial=reused, desc=name, unit="img", disable=not progress, leave=False) as bar:
             for row in self._rows(pending):
                 computed[row["image"]] = row
                 if self.journal is not None:
@@ -126,7 +125,7 @@ class Cell:
             # summed over the worker threads: with workers, these overlap the forward passes and each other
             "load_and_convert_s": self._decode_s,
             "score_s": self._score_s,
-            "resumed_images": len(done),  # rows taken from the journal of an interrupted attempt: not timed here
+            "resumed_images": reused,  # rows taken from the journals (an interrupted attempt, or the ranks): untimed
             "workers": self.workers,
         }
         return result

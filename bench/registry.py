@@ -43,6 +43,7 @@ METHODS: dict[str, str] = {
     ),
     **_family("baselines.brn:build", _each("brn brn_xr brn_rx crn", "rain100h rain100l"), "brn.real"),
     "spanet.spa": "baselines.spanet:build",  # before the re-trainings below: SPANet's own release is its default
+    "jorder_e.practical": "baselines.jorder_e:build",
     **_family(
         "baselines.recderain:build",
         _each("brn_tip", "rain100h rain100l rain1400 rain200h rain200l generalization real"),

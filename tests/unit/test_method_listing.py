@@ -14,7 +14,7 @@ def families(tmp_path_factory):
 
 
 def test_rows_are_grouped_by_family_in_registration_order(families):
-    assert list(families)[:6] == ["identity", "ugsm", "prenet", "brn", "spanet", "recderain"]
+    assert list(families)[:7] == ["identity", "ugsm", "prenet", "brn", "spanet", "jorder_e", "recderain"]
     rows = {row[0]: row for group in families.values() for row in group}
     assert rows["brn.rain100l"] == ("brn.rain100l", "RainTrainL", "412,518", "download", "rain100l, rain12")
     assert rows["identity"] == ("identity", "none", "0", "-", "-")
