@@ -601,7 +601,8 @@ def _pair_folder(path: Path, layouts: tuple[Layout, ...]) -> tuple[Path, Layout,
     for attempt in attempts:
         if attempt.complete:
             return root, attempt.layout, attempt.samples
-    closest = max(attempts, key=lambda attempt: len(attempt.samples))  # the first on a tie
+    # the attempt that paired most, then left fewest files over (an ambiguous stem leaves none); the first on a tie
+    closest = max(attempts, key=lambda a: (len(a.samples), -len(a.unmatched) - len(a.unreferenced)))
     raise DatasetError(closest.problem(root))
 
 

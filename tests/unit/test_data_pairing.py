@@ -279,6 +279,15 @@ def test_an_ambiguous_stem_is_refused_with_its_files(tmp_path: Path) -> None:
         open_folder(tmp_path)
 
 
+def test_an_ambiguous_stem_is_named_even_where_same_names_pair_as_many(tmp_path: Path) -> None:
+    _pair(tmp_path, "rain/a.png", "norain/a.png", 10)
+    _image(tmp_path / "rain" / "b.png", 20)
+    _image(tmp_path / "norain" / "b.jpg", 20)
+    _image(tmp_path / "norain" / "b.bmp", 20)
+    with pytest.raises(DatasetError, match=r"ambiguous stem: b\.png \(b\.bmp or b\.jpg\)"):
+        open_folder(tmp_path)
+
+
 def test_an_empty_folder_says_so_before_any_layout(tmp_path: Path) -> None:
     (tmp_path / "rain").mkdir()
     (tmp_path / "notes.txt").write_text("no images here")
