@@ -48,16 +48,16 @@ def run_into(
         distributed.barrier(processes)
         settings = {"progress": progress, "workers": workers, "device": processes.device}
         if processes.world_size == 1:
-            return _run_and_write(config, store, out, header, save_images, log, settings, world_size=1)
+            return _run_and_write(config, store, out, header, save_images, log, settings, 1)
         shard = (processes.rank, processes.world_size)
         rank_log = _prefixed(log, f"[rank {processes.rank}] ")
         _run_shard(config, store, out, header, save_images, rank_log, {**settings, "shard": shard})
         distributed.barrier(processes)  # every shard journaled
         document = None
         if processes.is_main:
-            merging = {**settings, "merge": True, "started": started}
+            merging = {**settings, "merge": True}
             document = _run_and_write(
-                config, store, out, header, save_images, rank_log, merging, world_size=processes.world_size
+                config, store, out, header, save_images, rank_log, merging, processes.world_size, started
             )
         distributed.barrier(processes)
         return document
@@ -75,12 +75,13 @@ def _run_shard(config, store, out, header, save_images, log, settings) -> None:
         journal.close()
 
 
-def _run_and_write(config, store, out, header, save_images, log, settings, world_size: int) -> dict:
+def _run_and_write(
+    config, store, out, header, save_images, log, settings, world_size: int, started: float | None = None
+) -> dict:
     """The whole run (or, with `merge`, the ranks' journals merged) written into `out`; journals removed after."""
     journal = Journal.open(out, header, rank=0 if settings.get("merge") else None)
     keeper = ImageKeeper(out) if save_images else None
     try:
-        started = settings.pop("started", None)
         document = runner.run(config, store, log=log, on_output=keeper, journal=journal, **settings)
         # torchrun: the rows were scored by `world_size` ranks (image i by rank i % world_size) and merged by rank 0
         document["processes"] = {"world_size": world_size, "sharding": "image index modulo world size"}
