@@ -189,6 +189,7 @@ def run(
         with problems.check():
             _check_ground_truth(datasets, scorer)
     provenance.seed_everything(config.seed)
+    environment["deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()  # now set
     user_weights = {name: Path(path) for name, path in config.weights}
     for name, method in zip(config.methods, methods, strict=True):  # all weights loaded before any forward pass
         with problems.check(prefix=f"{method.spec.name}: "):

@@ -1,6 +1,7 @@
 """The record of a run: git state (a checkout with any change git would show is dirty, new files included), and
 the deterministic kernels a run asks for."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,22 @@ def test_seeding_turns_on_deterministic_kernels_without_importing_the_compiler()
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "True", "False"]
+
+
+def test_the_hardware_record_names_the_vector_extensions_caps_and_threads_in_force():
+    """What bench.compare takes as 'the same hardware': caps on the instruction sets and the thread count count."""
+    import os
+
+    import torch
+
+    from bench.provenance import ISA_CAPS
+
+    code = "import json, torch; from bench.provenance import hardware; print(json.dumps(hardware(torch.device('cpu'))))"
+    environment = {key: value for key, value in os.environ.items() if key not in ISA_CAPS}
+    environment |= {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    record = json.loads(done.stdout)
+    assert record["isa_caps"] == {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "default"}
+    assert record["aten_capability"] == "DEFAULT" and record["cpu_threads"] == 1 and record["device"] == "cpu"
+    assert record["torch"] == torch.__version__ and record["onednn"]
+    assert set(record["cpu_simd"]) <= set(Path("/proc/cpuinfo").read_text().split())
