@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, demo, reproduce, drift, update_reference, perf (`nox -s NAME`).
+"""Developer sessions: tests, lint, demo, reproduce, drift, update_reference, hardware_noise, perf (`nox -s NAME`).
 
 Sessions inherit the caller's environment, so DERAIN_BENCH_MIRROR / DERAIN_BENCH_CACHE apply to them.
 """
@@ -9,6 +9,7 @@ from pathlib import Path
 import nox
 
 DRIFT_REFERENCE = Path("reports/reference/quick")  # the committed `quick` reproduction the drift gate compares with
+HARDWARE_NOISE = Path("reports/reference/hardware_noise.json")  # the measurement behind its tolerances across CPUs
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"
@@ -72,6 +73,19 @@ def update_reference(session: nox.Session) -> None:
         (DRIFT_REFERENCE / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out / name, DRIFT_REFERENCE / name)
     session.log(f"drift reference updated in {DRIFT_REFERENCE}/; review `git diff --stat` and commit it")
+
+
+@nox.session
+def hardware_noise(session: nox.Session) -> None:
+    """Measure how much outputs and scores move between CPUs, emulated on this one (tests/bench/hardware_noise.py,
+    about 40 minutes on 2 cores) and replace reports/reference/hardware_noise.json, the measurement behind the drift
+    gate's tolerances across hardware. Then update HARDWARE_TOLERANCES (bench/compare.py) and the README's tables
+    as the failing tests say, and commit."""
+    session.install("-e", ".")
+    out = Path(session.create_tmp()) / "hardware-noise"
+    session.run("python", "tests/bench/hardware_noise.py", "--out", str(out), *session.posargs)
+    shutil.copyfile(out / "hardware_noise.json", HARDWARE_NOISE)
+    session.log(f"{HARDWARE_NOISE} updated; review `git diff` and commit it")
 
 
 @nox.session

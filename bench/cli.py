@@ -211,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="the drift gate: compare two results cell by cell (exit 1 on drift or incomparable)",
         description="Compare every (method, dataset, column) of NEW with BASE, the mean and every per-image "
-        "value: same, drifted (either direction), new, missing, or incomparable (protocol definition, weights, "
-        "dataset copy, inference protocol, metric backend or images differ). "
+        "value: same, within hardware noise (runs on different hardware only), drifted (either direction), new, "
+        "missing, or incomparable (protocol definition, weights, dataset copy, inference protocol, metric backend "
+        "or images differ). On the same hardware a changed output PNG (sha256) is drift too. "
         + describe_tolerances()
         + " Exit 0 when nothing drifted, 1 on drift, incomparable or missing cells, 2 on bad input.",
     )
@@ -420,8 +421,9 @@ def _reproduce(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from bench import compare
 
-    cells = compare.compare_paths(args.base, args.new, compare.parse_tolerances(args.tolerance))
-    print(compare.format_report(cells))
+    tolerances = compare.parse_tolerances(args.tolerance)
+    cells = compare.compare_paths(args.base, args.new, tolerances)
+    print(compare.format_report(cells, tolerances))
     return compare.exit_code(cells)
 
 

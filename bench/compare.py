@@ -1,9 +1,17 @@
 """The drift gate: compare two results documents cell by cell, a cell being (method, dataset, metric column).
 
-Each cell is `same`, `drifted` (its mean or any per-image value moved beyond the metric's tolerance, either
-way), `new` (in NEW only), `missing` (in BASE only) or `incomparable`: the two numbers were not produced the
-same way (column definition, weights, dataset copy, inference protocol or the images scored differ), so a
-difference between them says nothing about drift. `exit_code` fails on anything but `same` and `new`.
+Each cell is `same`, `noise` (on runs made on different hardware: moved, but within the hardware noise of the
+metric), `drifted` (its mean or any per-image value moved beyond the tolerance that applies, either way), `new`
+(in NEW only), `missing` (in BASE only) or `incomparable`: the two numbers were not produced the same way
+(column definition, weights, dataset copy, inference protocol or the images scored differ), so a difference
+between them says nothing about drift. `exit_code` fails on anything but `same`, `noise` and `new`.
+
+Which tolerances apply depends on the hardware the two runs record (bench.provenance.hardware: processor,
+vector extensions in use, threads, numeric libraries, GPU). On the same hardware outputs are bit-equal, so the
+tight DEFAULT_TOLERANCES hold and an output PNG whose sha256 changed is drift (an `outputs` cell per run). On
+different hardware, or where a run does not record it, the networks' outputs differ by a few one-level flips
+and the scores by what HARDWARE_TOLERANCES allow: the largest change measured between emulated CPUs
+(tests/bench/hardware_noise.py, reports/reference/hardware_noise.json) times HARDWARE_MARGIN.
 """
 
 import json
@@ -18,9 +26,16 @@ from bench.results import load_results
 # metric kind (the column's part before "@") -> tolerance; absolute unless the kind is in RELATIVE
 DEFAULT_TOLERANCES = {"psnr": 0.005, "ssim": 5e-5, "lpips": 1e-3, "niqe": 1e-3}
 RELATIVE = frozenset({"lpips", "niqe"})  # |new - base| <= tol * |base|
-STATUSES = ("same", "drifted", "incomparable", "new", "missing")
+# Across hardware: HARDWARE_MARGIN x the largest change measured between emulated CPUs, rounded up (a test holds
+# them to reports/reference/hardware_noise.json); never below the same-hardware tolerance of the kind.
+HARDWARE_MARGIN = 10
+HARDWARE_TOLERANCES = {"psnr": 0.005, "ssim": 5e-5, "lpips": 1e-3, "niqe": 0.01}
+STATUSES = ("same", "noise", "drifted", "incomparable", "new", "missing")
+STATUS_WORDS = {"noise": "within hardware noise"}  # how a status is counted in the report's last line
 FAILING = frozenset({"drifted", "incomparable", "missing"})  # a new cell is printed but is not drift
 MACHINE_LOCAL = frozenset({"path", "device"})  # keys of a column definition that differ between machines
+OUTPUTS = "outputs"  # the column of a run's output-checksum cell
+_HARDWARE_KEY = "_hardware"  # where load_comparable puts each run's hardware record (its document's)
 
 
 @dataclass(frozen=True)
@@ -31,18 +46,31 @@ class Cell:
     status: str  # one of STATUSES
     line: str  # one line saying what was found
     reason: str = ""  # why the cell is incomparable
+    hardware: str = ""  # how the two runs' hardware differs ("" when it is the same)
 
 
 def describe_tolerances(tolerances: dict[str, float] = DEFAULT_TOLERANCES) -> str:
     """The tolerances as one sentence, e.g. for the command line's help."""
-    parts = [
-        f"{kind} {_tol(kind, tol, unit=True)} {'relative' if kind in RELATIVE else 'absolute'}"
-        for kind, tol in tolerances.items()
-    ]
     prefix = "Default tolerances" if tolerances == DEFAULT_TOLERANCES else "Tolerances"
     return (
-        f"{prefix}: {', '.join(parts)}; a relative tolerance bounds |NEW - BASE| by tol x |BASE| "
-        "and is given as a fraction (lpips=0.002 is 0.2%)."
+        f"{prefix} on the same hardware: {_list(tolerances)}; a relative tolerance bounds |NEW - BASE| by "
+        "tol x |BASE| and is given as a fraction (lpips=0.002 is 0.2%). " + describe_hardware_tolerances()
+    )
+
+
+def describe_hardware_tolerances() -> str:
+    return (
+        f"Across hardware (another CPU or vector extension, thread count, numeric library or GPU, or a run that "
+        f"does not record its hardware): {_list(HARDWARE_TOLERANCES)} ({HARDWARE_MARGIN}x the largest change "
+        "measured between emulated CPUs, never below the same-hardware tolerance; README: Across hardware); a move "
+        "within them is 'within hardware noise'."
+    )
+
+
+def _list(tolerances: dict[str, float]) -> str:
+    return ", ".join(
+        f"{kind} {_tol(kind, tol, unit=True)} {'relative' if kind in RELATIVE else 'absolute'}"
+        for kind, tol in tolerances.items()
     )
 
 
@@ -76,12 +104,12 @@ def load_comparable(path: Path) -> dict:
     from bench.suite import VERDICT_FILE
 
     if not (path.is_dir() and (path / VERDICT_FILE).is_file()):
-        return load_results(path)
+        return _with_hardware(load_results(path))
     try:
         groups = json.loads((path / VERDICT_FILE).read_text(encoding="utf-8"))["groups"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise BenchError(f"cannot read the reproduction in {path}: {path / VERDICT_FILE} is damaged ({exc})") from exc
-    documents = [load_results(path / group) for group in groups]
+    documents = [_with_hardware(load_results(path / group)) for group in groups]
     metrics = {}
     for document in documents:
         for column, definition in document["metrics"].items():
@@ -89,13 +117,31 @@ def load_comparable(path: Path) -> dict:
     return {"metrics": metrics, "runs": [run for document in documents for run in document["runs"]]}
 
 
+def _with_hardware(document: dict) -> dict:
+    """A freshly loaded document whose runs carry its hardware record (None where it has none), so that the
+    runs of a reproduction's groups keep theirs once load_comparable gathers them into one document."""
+    for run in document.get("runs", []):
+        run[_HARDWARE_KEY] = _document_hardware(document)
+    return document
+
+
+def _document_hardware(document: dict) -> dict | None:
+    return (document.get("environment") or {}).get("hardware")
+
+
+def _run_hardware(document: dict, run: dict) -> dict | None:
+    return run[_HARDWARE_KEY] if _HARDWARE_KEY in run else _document_hardware(document)
+
+
 def compare(base: dict, new: dict, tolerances: dict[str, float] | None = None) -> list[Cell]:
-    """Every cell of BASE and NEW, runs and columns in the order they appear in BASE, then NEW."""
+    """Every cell of BASE and NEW, runs and columns in the order they appear in BASE, then NEW; a run pair
+    whose rows carry output checksums gets an `outputs` cell after its columns."""
     limits = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     base_runs, new_runs = _runs(base), _runs(new)
     cells = []
     for key in dict.fromkeys([*base_runs, *new_runs]):
         b, n = base_runs.get(key), new_runs.get(key)
+        hardware = hardware_differences(_run_hardware(base, b), _run_hardware(new, n)) if b and n else ""
         for column in dict.fromkeys([*(b or {}).get("means", {}), *(n or {}).get("means", {})]):
             label = f"{column} {key[0]}/{key[1]}"
             if n is None or column not in n["means"]:
@@ -105,9 +151,51 @@ def compare(base: dict, new: dict, tolerances: dict[str, float] | None = None) -
             elif reason := _incomparable(base, new, b, n, column):
                 cell = ("incomparable", f"{label}: incomparable: {reason}", reason)
             else:
-                cell = (*_compare_values(label, column, b, n, limits.get(_kind(column), 0.0)), "")
-            cells.append(Cell(key[0], key[1], column, *cell))
+                kind = _kind(column)
+                tight = limits.get(kind, 0.0)
+                noise = max(tight, HARDWARE_TOLERANCES.get(kind, 0.0)) if hardware else None
+                cell = (*_compare_values(label, column, b, n, tight, noise), "")
+            cells.append(Cell(key[0], key[1], column, *cell, hardware=hardware))
+        if b and n and (outputs := _compare_outputs(f"{OUTPUTS} {key[0]}/{key[1]}", b, n, hardware)):
+            cells.append(Cell(key[0], key[1], OUTPUTS, *outputs, hardware=hardware))
     return cells
+
+
+def hardware_differences(base: dict | None, new: dict | None) -> str:
+    """How two hardware records differ, e.g. "cpu: Intel Xeon -> AMD EPYC 7B13; cpu_threads: 2 -> 1", or ""."""
+    if base is None or new is None:
+        which = "BASE and NEW" if base is None and new is None else "BASE" if base is None else "NEW"
+        return f"{which} {'do' if which == 'BASE and NEW' else 'does'} not record the hardware"
+    changes = [
+        f"{key}: {_hardware_value(base.get(key))} -> {_hardware_value(new.get(key))}"
+        for key in dict.fromkeys([*base, *new])
+        if base.get(key) != new.get(key)
+    ]
+    return "; ".join(changes)
+
+
+def _hardware_value(value) -> str:
+    if isinstance(value, list):
+        return "+".join(value) or "none"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    return "none" if value is None else str(value)
+
+
+def _compare_outputs(label: str, b: dict, n: dict, hardware: str) -> tuple[str, str] | None:
+    """The run's output PNGs by sha256: bit-equal expected on the same hardware; None where either run kept
+    no checksums or the two runs scored different images (their cells say so)."""
+    base_sums = {row["image"]: row.get("output_png_sha256") for row in b["rows"]}
+    new_sums = {row["image"]: row.get("output_png_sha256") for row in n["rows"]}
+    if base_sums.keys() != new_sums.keys() or None in (*base_sums.values(), *new_sums.values()):
+        return None
+    changed = [image for image, digest in base_sums.items() if new_sums[image] != digest]
+    if not changed:
+        return "same", f"{label}: same ({len(base_sums)} output PNGs bit-equal)"
+    count = f"{len(changed)} of {len(base_sums)} output PNGs changed (sha256), first {changed[0]}"
+    if hardware:
+        return "noise", f"{label}: {count}: within hardware noise (the hardware differs)"
+    return "drifted", f"{label}: {count}, on the same hardware, where outputs are bit-equal"
 
 
 def exit_code(cells: Sequence[Cell]) -> int:
@@ -115,11 +203,24 @@ def exit_code(cells: Sequence[Cell]) -> int:
     return int(any(cell.status in FAILING for cell in cells))
 
 
-def format_report(cells: Sequence[Cell]) -> str:
-    """The lines of every cell that is not `same`, grouped by status, then one line counting each status."""
+def format_report(cells: Sequence[Cell], tolerances: dict[str, float] | None = None) -> str:
+    """Which tolerances applied and why (`tolerances`: the overrides `compare` was given), the lines of every
+    cell that is not `same` grouped by status, then one line counting each status."""
+    compared = [cell for cell in cells if cell.status in ("same", "noise", "drifted")]
+    differences = list(dict.fromkeys(cell.hardware for cell in compared if cell.hardware))
+    header = [f"hardware differs ({difference})" for difference in differences]
+    if differences:
+        header.append(describe_hardware_tolerances())
+    if any(not cell.hardware for cell in compared):
+        header.append(
+            f"{'some runs' if differences else 'BASE and NEW'} ran on the same hardware: "
+            f"tolerances {_list({**DEFAULT_TOLERANCES, **(tolerances or {})})} and bit-equal output PNGs"
+        )
     lines = [cell.line for status in STATUSES[1:] for cell in cells if cell.status == status]
-    counts = ", ".join(f"{sum(cell.status == status for cell in cells)} {status}" for status in STATUSES)
-    return "\n".join([*lines, counts])
+    counts = ", ".join(
+        f"{sum(cell.status == status for cell in cells)} {STATUS_WORDS.get(status, status)}" for status in STATUSES
+    )
+    return "\n".join([*header, *lines, counts])
 
 
 def _runs(document: dict) -> dict[tuple[str, str], dict]:
@@ -188,27 +289,44 @@ def definition_differences(a, b, path: str = ""):
         yield path
 
 
-def _compare_values(label: str, column: str, b: dict, n: dict, tol: float) -> tuple[str, str]:
+def _compare_values(label: str, column: str, b: dict, n: dict, tol: float, noise: float | None) -> tuple[str, str]:
+    """On the same hardware (`noise` None): same within `tol`, else drifted. On different hardware: same when
+    every value is equal, noise within `noise`, else drifted."""
     kind = _kind(column)
     base_mean, new_mean = _number(b["means"][column]), _number(n["means"][column])
     new_rows = {row["image"]: _number(row.get(column)) for row in n["rows"]}
-    moved = []  # (|change| in the tolerance's terms, image, change as text)
-    for row in b["rows"]:
-        old, now = _number(row.get(column)), new_rows[row["image"]]
-        if not _within(kind, old, now, tol):
-            moved.append((_size(kind, old, now), row["image"], _change(kind, old, now)))
-    mean_ok = _within(kind, base_mean, new_mean, tol)
-    if mean_ok and not moved:
+    pairs = [(row["image"], _number(row.get(column)), new_rows[row["image"]]) for row in b["rows"]]
+    if _all_within(kind, base_mean, new_mean, pairs, tol if noise is None else 0.0):
         return "same", f"{label}: same ({_value(new_mean)})"
+    if noise is not None and _all_within(kind, base_mean, new_mean, pairs, noise):
+        _, image, image_change = max(
+            (_size(kind, old, now), image, _change(kind, old, now)) for image, old, now in pairs
+        )
+        return "noise", (
+            f"{label}: {_value(base_mean)} -> {_value(new_mean)} ({_change(kind, base_mean, new_mean)}; most "
+            f"{image} {image_change}), within hardware noise (tol {_tol(kind, noise)})"
+        )
+    tol = tol if noise is None else noise
+    moved = [
+        (_size(kind, old, now), image, _change(kind, old, now))
+        for image, old, now in pairs
+        if not _within(kind, old, now, tol)
+    ]
+    mean_ok = _within(kind, base_mean, new_mean, tol)
     change = _change(kind, base_mean, new_mean)
     within = "within " if mean_ok else ""
-    line = f"{label}: {_value(base_mean)} -> {_value(new_mean)} ({change}, {within}tol {_tol(kind, tol)})"
+    what = "tol" if noise is None else "hardware-noise tol"
+    line = f"{label}: {_value(base_mean)} -> {_value(new_mean)} ({change}, {within}{what} {_tol(kind, tol)})"
     if moved:
         _, image, image_change = max(moved, key=lambda m: m[0])
         line += f"; {len(moved)} of {len(b['rows'])} images moved, most {image} ({image_change})"
     else:
         line += "; no image moved beyond tolerance"
     return "drifted", line
+
+
+def _all_within(kind: str, base_mean: float, new_mean: float, pairs: list, tol: float) -> bool:
+    return _within(kind, base_mean, new_mean, tol) and all(_within(kind, old, now, tol) for _, old, now in pairs)
 
 
 def _within(kind: str, old: float, now: float, tol: float) -> bool:

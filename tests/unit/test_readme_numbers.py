@@ -12,6 +12,7 @@ Numbers in running text are listed in INLINE below. The slow reproduction tests 
 fresh runs, so a number can drift neither in the README nor in the results without a test failing.
 """
 
+import importlib.util
 import json
 import math
 import re
@@ -158,7 +159,8 @@ def test_inline_number_equals_committed_results(text, file, shown, minus):
 def test_every_reference_file_is_used_and_is_a_current_results_document():
     used = {name for files, *_ in CHECKS for name in files.split(",")} | {i[1] for i in INLINE}
     used = {name for name in used if "/" not in name}  # the reproduction folders full/ and quick/ serve compare too
-    committed = {p.name for p in REFERENCE.glob("*.json")}
+    # hardware_noise.json is a measurement, not a results document: its own test is at the end of this file
+    committed = {p.name for p in REFERENCE.glob("*.json")} - {"hardware_noise.json"}
     assert used == committed
     for name in committed:
         document = json.loads((REFERENCE / name).read_text(encoding="utf-8"))
@@ -178,3 +180,16 @@ def test_msdr_s_training_curve_ends_where_its_checkpoint_says():
     steps = re.search(r"\| step \|(.*)\|\n", README).group(1).split("|")
     assert steps[-1].strip() == f"{last['step'] // 1000}k" and last["dataset"] == "demo"
     _assert_shown_as(last["psnr@matlab-double"], curve[-1].strip(), "msdr-s's last validation PSNR")
+
+
+def test_the_hardware_noise_tables_and_tolerances_are_the_committed_measurement():
+    """The README's hardware-noise tables are tests/bench/hardware_noise.py's rendering of the committed
+    measurement, and its sentence on the gate's tolerances across hardware is the one `bench compare` prints."""
+    from bench.compare import describe_hardware_tolerances
+
+    spec = importlib.util.spec_from_file_location("hardware_noise", REPO / "tests" / "bench" / "hardware_noise.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    summary = json.loads((REFERENCE / "hardware_noise.json").read_text(encoding="utf-8"))
+    assert script.markdown(summary) in README
+    assert describe_hardware_tolerances() in " ".join(README.split())
