@@ -1,4 +1,4 @@
-"""Image-quality metrics: PSNR and SSIM under named scoring protocols, LPIPS and NIQE from their backends.
+"""Image-quality metrics: PSNR and SSIM under named scoring protocols, LPIPS and NIQE with their model files.
 
     scorer = make_scorer(metrics=("psnr", "ssim", "lpips", "niqe"), protocols=("matlab-double", "rgb"))
     scorer(pred, target)  # {"psnr@matlab-double": ..., "ssim@rgb": ..., "lpips@alex-v0.1": ..., "niqe@pyiqa": ...}
@@ -6,7 +6,7 @@
 
 A protocol name fixes everything that moves the PSNR/SSIM numbers (colour conversion, rounding, PSNR peak,
 SSIM window); see PROTOCOLS and the README's protocol table. LPIPS and NIQE ignore protocols; their column
-names the implementation, and their backends (lpips, pyiqa) and model files are loaded by make_scorer only.
+names the definition, and LPIPS's backend (lpips) and both model files are loaded by make_scorer only.
 Importing this package needs only NumPy and SciPy.
 """
 

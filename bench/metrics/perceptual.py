@@ -1,6 +1,7 @@
-"""LPIPS and NIQE: metrics computed by a third-party backend from model files it would normally download.
+"""LPIPS and NIQE: metrics computed from model files a backend would normally download (LPIPS by the `lpips`
+package; NIQE here, as pyiqa defines it).
 
-Each is one column named after its implementation (`lpips@alex-v0.1`, `niqe@pyiqa`) and ignores the
+Each is one column named after its definition (`lpips@alex-v0.1`, `niqe@pyiqa`) and ignores the
 PSNR/SSIM protocols. A name maps to a lazily imported `"module:class"`, so importing bench.metrics
 imports neither torch nor a backend; the class is built by `make_scorer`, i.e. before a run does any work.
 """
