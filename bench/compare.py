@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.results import load_results
+from bench.results import VERDICT_FILE, load_results
 
 # metric kind (the column's part before "@") -> tolerance; absolute unless the kind is in RELATIVE
 DEFAULT_TOLERANCES = {"psnr": 0.005, "ssim": 5e-5, "lpips": 1e-3, "niqe": 1e-3}
@@ -101,8 +101,6 @@ def compare_paths(base: Path, new: Path, tolerances: dict[str, float] | None = N
 def load_comparable(path: Path) -> dict:
     """A results document; for a reproduction folder (reproduce.json and one results folder per group) the runs
     of every group in one document (a suite's groups share their column definitions)."""
-    from bench.suite import VERDICT_FILE
-
     if not (path.is_dir() and (path / VERDICT_FILE).is_file()):
         return _with_hardware(load_results(path))
     try:

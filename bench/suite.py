@@ -18,17 +18,13 @@ import bench
 from bench.assets import sha256_file
 from bench.errors import BenchError
 from bench.names import unknown_name
-from bench.results import ensure_writable, write_json
+from bench.results import PUBLISHED_TOLERANCE, VERDICT_FILE, ensure_writable, write_json
 
 if TYPE_CHECKING:  # `bench report --suite` reads a suite's tolerances without importing the runner (and torch)
     from bench import runner
     from bench.assets import Store
 
 SCHEMA = "derain-bench/reproduce/v1"
-# what a published number is held to when neither the suite nor its check says otherwise (two published
-# decimals: +-0.01 dB, +-0.001 SSIM); also the report's tolerance for published numbers outside a suite
-DEFAULT_TOLERANCE = {"psnr": 0.01, "ssim": 0.001}
-VERDICT_FILE = "reproduce.json"
 REPORT_FILE = "report.html"
 _GROUP_KEYS = {"name", "methods", "datasets", "protocols", "metrics", "limit"}
 _CHECK_KEYS = {"method", "dataset", "columns", "tolerance", "note"}
@@ -75,7 +71,7 @@ class Suite:
     description: str
     groups: tuple[Group, ...]
     checks: tuple[Check, ...] = ()
-    tolerance: tuple[tuple[str, float], ...] = tuple(DEFAULT_TOLERANCE.items())
+    tolerance: tuple[tuple[str, float], ...] = tuple(PUBLISHED_TOLERANCE.items())
 
     def tolerance_for(self, check: Check, column: str) -> float:
         """The tolerance of `column` (or of its metric kind, e.g. "psnr"): the check's, else the suite's."""

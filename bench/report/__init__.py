@@ -15,9 +15,10 @@ from bench.compare import portable
 from bench.errors import BenchError
 from bench.report import plots
 from bench.report.collect import Collection, collect, warnings
-from bench.report.tables import DEFAULT_PUBLISHED_TOLERANCE, cost, leaderboard, paired, ranked, scores
+from bench.report.tables import cost, leaderboard, paired, ranked, scores
 from bench.report.tables import spread as protocol_spread
 from bench.report.visual import colour_bar_uri, visual_section
+from bench.results import PUBLISHED_TOLERANCE
 
 TEMPLATE = "report.html.j2"
 
@@ -48,7 +49,7 @@ def write_report(paths: list[Path], out: Path, *, tolerances: dict | None = None
 
 def render_report(paths: list[Path], *, tolerances: dict | None = None, notes: dict | None = None) -> str:
     """The HTML of the report on the results in `paths`; `tolerances`: (method, dataset, metric) -> the tolerance
-    each published number is held to (a suite's), DEFAULT_PUBLISHED_TOLERANCE otherwise; `notes`: (method,
+    each published number is held to (a suite's), PUBLISHED_TOLERANCE otherwise; `notes`: (method,
     dataset) -> what a suite says about that check, shown under the leaderboard."""
     collection = collect(paths)
     context = {
@@ -63,9 +64,7 @@ def render_report(paths: list[Path], *, tolerances: dict | None = None, notes: d
         "tolerance_text": (
             "the reproduction suite's tolerance"
             if tolerances
-            else " / ".join(
-                f"{v:g}{' dB' if k == 'psnr' else ''} ({k})" for k, v in DEFAULT_PUBLISHED_TOLERANCE.items()
-            )
+            else " / ".join(f"{v:g}{' dB' if k == 'psnr' else ''} ({k})" for k, v in PUBLISHED_TOLERANCE.items())
         ),
     }
     return _environment().get_template(TEMPLATE).render(**context)

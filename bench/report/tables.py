@@ -13,7 +13,7 @@ import pandas as pd
 
 from bench import stats
 from bench.report.collect import Collection, StoredRun
-from bench.suite import DEFAULT_TOLERANCE as DEFAULT_PUBLISHED_TOLERANCE
+from bench.results import PUBLISHED_TOLERANCE
 
 MAX_PAIRED_METHODS = 8  # beyond this many methods, only neighbours in the ranking are paired
 SIGNIFICANCE = 0.05
@@ -110,7 +110,7 @@ def _published(run: StoredRun, column: ColumnInfo, tolerances: dict) -> dict | N
         declared = run.run["method_spec"].get("published", {}).get(run.dataset, {}).get(column.name)
         return {"withheld": withheld, "value": declared} if withheld and declared is not None else None
     tolerance = tolerances.get(
-        (run.method, run.dataset, column.metric), DEFAULT_PUBLISHED_TOLERANCE.get(column.metric, math.inf)
+        (run.method, run.dataset, column.metric), PUBLISHED_TOLERANCE.get(column.metric, math.inf)
     )
     difference = run.mean(column.name) - value
     return {
