@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="METRIC=VALUE",
-        help="override one metric's tolerance, e.g. psnr=0.01 (dB) or lpips=0.002 (relative); repeatable",
+        help="override one metric's same-hardware tolerance, e.g. psnr=0.01 (dB) or lpips=0.002 (relative); "
+        "across hardware the larger of it and the hardware-noise tolerance applies; repeatable",
     )
 
     fetch = commands.add_parser("fetch", help="download and verify weights and datasets ahead of a run")

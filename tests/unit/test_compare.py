@@ -318,6 +318,15 @@ def test_a_move_beyond_hardware_noise_drifts_across_cpus(base, new):
     assert exit_code(cells) == 1
 
 
+def test_an_override_wider_than_the_hardware_noise_applies_across_hardware_too(base, new):
+    _on(new, EPYC)
+    _move(new, "prenet.rain100h", PSNR, 2, -0.3)
+    cells = compare(base, new, parse_tolerances(["psnr=0.5"]))
+    [moved] = [cell for cell in cells if cell.status != "same"]
+    assert moved.status == "noise" and moved.line.endswith("within hardware noise (tol 0.5)")
+    assert exit_code(cells) == 0
+
+
 def test_another_thread_count_or_isa_cap_is_other_hardware(base, new):
     for change in ({"cpu_threads": 1}, {"isa_caps": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}, {"device": "cuda"}):
         cells = compare(base, _on(copy.deepcopy(new), XEON | change))
