@@ -128,7 +128,7 @@ def _document_hardware(document: dict) -> dict | None:
 
 
 def _run_hardware(document: dict, run: dict) -> dict | None:
-    return run[_HARDWARE_KEY] if _HARDWARE_KEY in run else _document_hardware(document)
+    return run.get(_HARDWARE_KEY, _document_hardware(document))
 
 
 def compare(base: dict, new: dict, tolerances: dict[str, float] | None = None) -> list[Cell]:

@@ -22,6 +22,7 @@ File: the original LIVE pristine model (`mu_prisparam` 1x36, `cov_prisparam` 36x
 `<torch hub dir>/pyiqa/niqe_modelparameters.mat`, the name, URL and cache folder pyiqa itself uses.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -139,14 +140,18 @@ def mscn(luma: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return (luma - local_mean) / (deviation + 1)
 
 
-# the AGGD shape grid 0.2:0.001:10, as pyiqa builds it (torch.arange in float32) and then widens to float64
-_SHAPES = np.round(0.2 + 0.001 * np.arange(9801), 3).astype(np.float32).astype(np.float64)
+@functools.cache
+def _shape_table(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The AGGD shape grid 0.2:0.001:10 as pyiqa builds it (torch.arange in float32, widened to float64), and
+    Gamma(2/a)^2 / (Gamma(1/a) Gamma(3/a)) of each shape a: computed once, not for every patch set."""
+    shapes = torch.tensor(np.round(0.2 + 0.001 * np.arange(9801), 3).astype(np.float32), device=device).double()
+    ratio_of_shape = (2 * torch.lgamma(2 / shapes) - torch.lgamma(1 / shapes) - torch.lgamma(3 / shapes)).exp()
+    return shapes, ratio_of_shape
 
 
 def aggd(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Shape alpha and left/right scales of an asymmetric generalised Gaussian per row of `samples` (n x m)."""
-    shapes = torch.tensor(_SHAPES, device=samples.device)
-    ratio_of_shape = (2 * torch.lgamma(2 / shapes) - torch.lgamma(1 / shapes) - torch.lgamma(3 / shapes)).exp()
+    shapes, ratio_of_shape = _shape_table(samples.device)
     left, right = samples < 0, samples > 0
     left_std = ((samples * left) ** 2).sum(dim=1).div(left.sum(dim=1)).sqrt()
     right_std = ((samples * right) ** 2).sum(dim=1).div(right.sum(dim=1)).sqrt()
@@ -180,9 +185,10 @@ def halve(image: torch.Tensor) -> torch.Tensor:
     return _halving_weights(image.shape[0], image.device) @ image @ _halving_weights(image.shape[1], image.device).T
 
 
+@functools.cache
 def _halving_weights(length: int, device: torch.device) -> torch.Tensor:
     """imresize.m's `contributions` for a scale of 1/2: the cubic kernel stretched to 8 taps, indices beyond
-    either end mirrored, as a (length / 2) x length matrix."""
+    either end mirrored, as a (length / 2) x length matrix (one per side length: a set's images share it)."""
     centres = 2 * np.arange(1, length // 2 + 1) - 0.5  # output i samples input position i / scale + (1 - 1 / scale) / 2
     first = np.floor(centres - 4)
     taps = first[:, None] + np.arange(10)
@@ -196,6 +202,5 @@ def _halving_weights(length: int, device: torch.device) -> torch.Tensor:
     position = np.mod(taps.astype(np.int64) - 1, 2 * length)  # 0-based, in the sequence 1..n, n..1
     source = np.where(position < length, position, 2 * length - 1 - position)
     matrix = np.zeros((length // 2, length))
-    for row in range(length // 2):
-        np.add.at(matrix[row], source[row], weights[row])
+    np.add.at(matrix, (np.arange(length // 2)[:, None], source), weights)  # mirrored taps may repeat a column
     return torch.tensor(matrix, device=device)
