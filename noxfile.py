@@ -79,8 +79,8 @@ def update_reference(session: nox.Session) -> None:
 def hardware_noise(session: nox.Session) -> None:
     """Measure how much outputs and scores move between CPUs, emulated on this one (tests/bench/hardware_noise.py,
     about 40 minutes on 2 cores) and replace reports/reference/hardware_noise.json, the measurement behind the drift
-    gate's tolerances across hardware. Then update HARDWARE_TOLERANCES (bench/compare.py) and the README's tables
-    as the failing tests say, and commit."""
+    gate's tolerances across hardware. Then update HARDWARE_TOLERANCES (bench/results/compare.py) and the tables of
+    docs/drift-gate.md as the failing tests say, and commit."""
     session.install("-e", ".")
     out = Path(session.create_tmp()) / "hardware-noise"
     session.run("python", "tests/bench/hardware_noise.py", "--out", str(out), *session.posargs)

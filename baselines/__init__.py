@@ -1,1 +1,1 @@
-"""Baseline deraining methods, one module per family, each registered in `bench.registry`."""
+"""Baseline deraining methods, one module per family, each registered in `bench.methods.registry`."""

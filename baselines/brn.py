@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from baselines.prenet import FEATURES, RESIDUAL_BLOCKS, TRAINING_SETS, conv_layer, residual_block
-from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation, published_scores
+from bench.common.assets import Asset
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation, published_scores
 
 RAIN_BRANCH_BLOCKS_APPLIED = 3
 _GATES = (("i", nn.Sigmoid), ("f", nn.Sigmoid), ("g", nn.Tanh), ("o", nn.Sigmoid))

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
 
 SPEC = MethodSpec(
     name="identity",

@@ -19,8 +19,8 @@ rounds halves up; a float32 network output lands on exactly .5 next to never).
 import torch
 from torch import nn
 
-from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.common.assets import Asset
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
 
 FEATURES = 32
 BLOCKS = 3

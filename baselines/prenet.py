@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation, published_scores
+from bench.common.assets import Asset
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation, published_scores
 
 FEATURES = 32
 RESIDUAL_BLOCKS = 5

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from baselines import brn, prenet, rescan, spanet
-from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation, published_scores
+from bench.common.assets import Asset
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation, published_scores
 
 _RAW = "https://raw.githubusercontent.com/csdwren/RecDerain"
 _HEAD = "5b2ad01d41d3b0cd251d0b4033071b796f234cac"

@@ -15,8 +15,8 @@ dropping the result, so they never reach the output. Their layers are in every c
 import torch
 from torch import nn
 
-from bench.assets import Asset
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.common.assets import Asset
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
 
 FEATURES = 32
 BLOCKS = 17

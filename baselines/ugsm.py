@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
 
 SPARSITY_WEIGHT = 0.08  # lambda_1, on ||R||_1
 BACKGROUND_EDGE_WEIGHT = 0.95  # lambda_2, on ||D_x (O - R)||_1 (the streak-direction term has weight 1)

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
@@ -89,7 +89,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="print the version and the commit, then exit")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from bench.checkout import version_line
+        from bench.common.checkout import version_line
 
         print(version_line())
         parser.exit()
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_store_options(reproduce)
 
-    from bench.compare import describe_tolerances
+    from bench.results.compare import describe_tolerances
 
     compare = commands.add_parser(
         "compare",
@@ -291,16 +291,17 @@ def _train(argv: list[str]) -> int:
 
 
 def _store(args: argparse.Namespace):
-    from bench.assets import Store
+    from bench.common.assets import Store
 
     return Store.from_env(cache=args.cache, mirror=args.mirror)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bench import results, runner
-    from bench.distributed import launched_by_torchrun
     from bench.metrics import PROTOCOLS
-    from bench.run_folder import run_into
+    from bench.results import schema
+    from bench.run import runner
+    from bench.run.distributed import launched_by_torchrun
+    from bench.run.folder import run_into
 
     protocols = tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols
     profile = None
@@ -322,7 +323,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is None and launched_by_torchrun():
         raise BenchError("under torchrun every rank writes into one results folder: pass --out DIR")
     out = args.out or Path("results") / f"{_stamp()}-{config.digest()[:8]}"
-    results.ensure_writable(out, args.overwrite)
+    schema.ensure_writable(out, args.overwrite)
     document = run_into(
         config,
         _store(args),
@@ -335,13 +336,13 @@ def _run(args: argparse.Namespace) -> int:
     )
     if document is not None:  # under torchrun, rank 0 writes the results and prints them
         print(_format_summary(document))
-        print(f"results: {out}/{results.RESULTS_FILE}")
+        print(f"results: {out}/{schema.RESULTS_FILE}")
     return 0
 
 
 def _run_config(args: argparse.Namespace, **settings):
     """The RunConfig of the shared selection options plus the command's own `settings`."""
-    from bench import runner
+    from bench.run import runner
 
     config = runner.RunConfig(
         methods=args.methods,
@@ -420,7 +421,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from bench import compare
+    from bench.results import compare
 
     tolerances = compare.parse_tolerances(args.tolerance)
     cells = compare.compare_paths(args.base, args.new, tolerances)
@@ -433,7 +434,7 @@ def _log(message: str) -> None:
 
 
 def _format_summary(document: dict) -> str:
-    from bench.results import summary_table
+    from bench.results.schema import summary_table
 
     header, rows = summary_table(document)
     cells = [header] + [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
@@ -477,7 +478,7 @@ def _format_summary(document: dict) -> str:
 
 def _fetch(args: argparse.Namespace) -> int:
     from bench import data
-    from bench.registry import build_method
+    from bench.methods.registry import build_method
 
     store = _store(args)
     if args.source is not None:
@@ -502,13 +503,13 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _ls(args: argparse.Namespace) -> int:
     if args.what == "methods":
-        from bench.assets import Store
-        from bench.method_listing import format_method_table
+        from bench.common.assets import Store
+        from bench.methods.listing import format_method_table
 
         print(format_method_table(Store.from_env()))
     elif args.what == "datasets":
-        from bench.assets import Store
-        from bench.dataset_listing import format_dataset_table
+        from bench.common.assets import Store
+        from bench.data.listing import format_dataset_table
 
         print(format_dataset_table(Store.from_env()))
     else:

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bench
-from bench.assets import sha256_file
-from bench.errors import BenchError
-from bench.names import unknown_name
-from bench.results import PUBLISHED_TOLERANCE, VERDICT_FILE, ensure_writable, write_json
+from bench.common.assets import sha256_file
+from bench.common.errors import BenchError
+from bench.common.names import unknown_name
+from bench.results.schema import PUBLISHED_TOLERANCE, VERDICT_FILE, ensure_writable, write_json
 
 if TYPE_CHECKING:  # `bench report --suite` reads a suite's tolerances without importing the runner (and torch)
-    from bench import runner
-    from bench.assets import Store
+    from bench.common.assets import Store
+    from bench.run import runner
 
 SCHEMA = "derain-bench/reproduce/v1"
 REPORT_FILE = "report.html"
@@ -41,8 +41,8 @@ class Group:
     limit: int | None = None
 
     def config(self, seed: int = 0) -> "runner.RunConfig":
-        from bench import runner
         from bench.metrics import PROTOCOLS
+        from bench.run import runner
 
         protocols = tuple(PROTOCOLS) if self.protocols == ("all",) else self.protocols
         return runner.RunConfig(
@@ -138,8 +138,8 @@ def _no_unknown_keys(path: Path, where: str, table: dict, known: set[str]) -> No
 def validate(suite: Suite, store: "Store") -> None:
     """Every name in every group exists: a typo in the last group fails before the first one runs."""
     from bench import data
+    from bench.methods.registry import build_method
     from bench.metrics import make_scorer
-    from bench.registry import build_method
 
     for group in suite.groups:
         config = group.config()
@@ -160,7 +160,7 @@ def reproduce(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run every group into OUT/<group>/, evaluate the checks, render OUT/report.html; return the verdicts."""
-    from bench.run_folder import run_into
+    from bench.run.folder import run_into
 
     if (out / VERDICT_FILE).exists() and not overwrite:
         raise BenchError(f"{out} already holds a reproduction; choose another --out or pass --overwrite")
@@ -182,7 +182,7 @@ def reproduce(
 def _finished(folder: Path, group: Group) -> bool:
     """Whether `folder` holds the finished results of `group` as configured now (an interrupted reproduction
     resumes after its finished groups; a group's own interrupted run resumes through its journal)."""
-    from bench.results import RESULTS_FILE, load_results
+    from bench.results.schema import RESULTS_FILE, load_results
 
     return (folder / RESULTS_FILE).exists() and load_results(folder)["config_hash"] == group.config().digest()
 
@@ -190,7 +190,7 @@ def _finished(folder: Path, group: Group) -> bool:
 def conclude(suite: Suite, out: Path) -> dict:
     """Evaluate the checks on the group results stored in `out`, render OUT/report.html, write the verdicts."""
     from bench.report import write_report
-    from bench.results import load_results
+    from bench.results.schema import load_results
 
     folders = [out / group.name for group in suite.groups]
     documents = {group.name: load_results(folder) for group, folder in zip(suite.groups, folders, strict=True)}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from bench.checkpoints import load_checkpoint
-from bench.errors import BenchError
+from bench.common.errors import BenchError
+from bench.methods.checkpoints import load_checkpoint
 
 CHECKPOINT_FORMAT = "derain-bench/msdr/checkpoint/v1"
 
@@ -31,7 +31,7 @@ def save_atomically(payload: dict, path: Path) -> None:
 
 
 def load_payload(path: Path, expected_format: str) -> dict:
-    """Load a file written by `save_atomically` (`bench.checkpoints.load_checkpoint`) and check its "format" key."""
+    """Load a file written by `save_atomically` (`bench.methods.checkpoints.load_checkpoint`), check its "format"."""
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path} does not exist")

@@ -1,12 +1,12 @@
 """The collectives MSDR-Net's training uses, beside the process handling it shares with `bench run`
-(bench.distributed: rank, world size, device, barrier). Outside torchrun each is the single-process identity.
+(bench.run.distributed: rank, world size, device, barrier). Outside torchrun each is the single-process identity.
 """
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from bench.distributed import Processes
+from bench.run.distributed import Processes
 
 
 def gather_rows(processes: Processes, row: torch.Tensor) -> torch.Tensor:

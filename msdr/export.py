@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 from msdr.checkpoint import CHECKPOINT_FORMAT, load_payload, save_atomically
 
 EXPORT_FORMAT = "derain-bench/msdr/v1"

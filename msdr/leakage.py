@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from bench.common.errors import BenchError
 from bench.data import Dataset, load_pair
-from bench.errors import BenchError
 
 OVERLAP_THRESHOLD = 8
 _GREY = np.array([0.299, 0.587, 0.114])

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.assets import Store, sha256_file
-from bench.checkpoints import load_checkpoint, load_strict
-from bench.errors import AssetError, ChecksumError
-from bench.method import DerainMethod, MethodSpec, Quantisation, count_parameters
+from bench.common.assets import Store, sha256_file
+from bench.common.errors import AssetError, ChecksumError
+from bench.methods.checkpoints import load_checkpoint, load_strict
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation, count_parameters
 from msdr.model import MSDRNet
 
 Derain = Callable[[torch.Tensor], torch.Tensor]
@@ -147,7 +147,7 @@ _CONFIG_TYPES = {"base_channels": int, "image_size": int, "faithful": bool}
 PAPER_CONFIG = {"base_channels": 64, "image_size": 352, "faithful": True}
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"  # checkpoints committed with the code
 
-# msdr/checkpoints/msdr-s.pt: how it was trained is in the file ("training") and in README.md, "MSDR-Net"
+# msdr/checkpoints/msdr-s.pt: how it was trained is in the file ("training") and in docs/msdr-net.md
 MSDR_S_SHA256 = "9b9e536cd53e9fc28e3e9f206ea200dbd3785d4e69fa0960307d10d9f8c3d114"
 
 
@@ -237,7 +237,7 @@ _VARIANTS = (
         sha256=MSDR_S_SHA256,
         trained_on="the 100 mirrored Rain100H *test* pairs' clean images, with light synthetic rain",
         training_set="Rain100H test clean + synthetic rain",
-        trained_on_source="README, 'The committed msdr-s checkpoint' (the command that trained it)",
+        trained_on_source="docs/msdr-net.md, 'The committed msdr-s checkpoint' (the command that trained it)",
         training_overlaps=(
             ("rain100l", "Rain100L's test images share their backgrounds with Rain100H's, on which msdr-s trained"),
             (

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import torch
 
-from bench import distributed
-from bench.assets import Store
+from bench.common.assets import Store
+from bench.common.errors import BenchError
+from bench.common.names import unknown_name
 from bench.data import Dataset, dataset_names, open_dataset, open_folder
-from bench.distributed import Processes
-from bench.errors import BenchError
-from bench.names import unknown_name
+from bench.run import distributed
+from bench.run.distributed import Processes
 from msdr.checkpoint import CHECKPOINT_FORMAT, load_payload
 from msdr.leakage import OVERLAP_THRESHOLD, find_overlaps, summarise
 from msdr.train_config import TrainConfig, build_parser, config_from_args

@@ -10,14 +10,14 @@ import argparse
 from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 from msdr.optim import LR_SCHEDULES
 from msdr.training_data import SAMPLING_MODES
 from msdr.validation import VAL_MODES
 
 AMP_DTYPES = ("bf16", "fp16")
 # `python -m bench train --method NAME` = `python -m msdr.train` with these options first (later ones win).
-# msdr-s is the small variant trained on a 2-core CPU for the committed checkpoint (README, "MSDR-Net").
+# msdr-s is the small variant trained on a 2-core CPU for the committed checkpoint (docs/msdr-net.md).
 METHOD_RECIPES: dict[str, tuple[str, ...]] = {
     "msdr": (),
     "msdr-s": (
@@ -187,7 +187,7 @@ def build_parser(prog: str = "python -m msdr.train") -> argparse.ArgumentParser:
     recipe.add_argument(
         "--synthetic-rain",
         type=float,
-        help="probability of replacing a training pair's rainy image by light synthetic rain (bench.demo's "
+        help="probability of replacing a training pair's rainy image by light synthetic rain (bench.data.demo's "
         "generator) drawn over its clean image; not in the paper" + _default("synthetic_rain"),
     )
     recipe.add_argument("--lr", type=float, help="Adam learning rate" + _default("lr"))

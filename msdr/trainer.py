@@ -17,11 +17,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from bench.checkout import git_state
+from bench.common.checkout import git_state
+from bench.common.errors import BenchError
 from bench.data import Dataset
-from bench.distributed import Processes, barrier
-from bench.errors import BenchError
-from bench.provenance import environment
+from bench.run.distributed import Processes, barrier
+from bench.run.provenance import environment
 from msdr import distributed
 from msdr.checkpoint import CHECKPOINT_FORMAT, capture_rng, restore_rng, save_atomically
 from msdr.loss import LOSS_WEIGHTS, SCRIPT_NAMES, msdr_loss, multiscale_targets

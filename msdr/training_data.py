@@ -8,7 +8,7 @@ Sampling modes (one S x S rainy/clean pair per item, BGR in [-1, 1]; S is the mo
   on a CPU and evaluated at native resolution by tiling; every image must be at least S x S.
 
 Synthetic rain (`synthetic_rain` = p > 0, a derain-bench addition): with probability p the rainy image of a
-pair is replaced by the clean image under one layer of the demo set's light rain (`bench.demo.add_rain` with
+pair is replaced by the clean image under one layer of the demo set's light rain (`bench.data.demo.add_rain` with
 `Streaks.draw`), drawn after cropping (before resizing) from the same per-item generator.
 
 Order (`ShardedOrder`), as torch's DistributedSampler: epoch e visits a permutation of the samples drawn from
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from bench.common.errors import BenchError
 from bench.data import Sample, load_pair
-from bench.errors import BenchError
-from bench.images import inspect_image
+from bench.data.images import inspect_image
 from msdr.preprocess import resize_uint8, to_network
 
 SAMPLING_MODES = ("resize", "crop")
@@ -104,7 +104,7 @@ class TrainingPairs(Dataset):
         if self.sampling == "crop":
             rainy, clean = self._crop(rainy, clean, rng)
         if self.synthetic_rain and rng.random() < self.synthetic_rain:
-            from bench.demo import Streaks, add_rain  # imports scikit-image: only when asked for
+            from bench.data.demo import Streaks, add_rain  # imports scikit-image: only when asked for
 
             rainy = add_rain(np.ascontiguousarray(clean), Streaks.draw(rng), rng)
         if self.sampling == "resize":

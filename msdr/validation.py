@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.common.errors import BenchError
 from bench.data import Dataset, load_pair
-from bench.errors import BenchError
 from bench.metrics import make_scorer
 from msdr.method import tile_starts
 from msdr.preprocess import from_network, resize_uint8, to_network

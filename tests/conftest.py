@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from anchors import missing_anchor
 
-from bench.assets import ENV_MIRROR, Store
+from bench.common.assets import ENV_MIRROR, Store
 
 REPO = Path(__file__).resolve().parents[1]
 

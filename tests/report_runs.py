@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from image_folders import pair_folder
 
-from bench import registry
 from bench.cli import main
+from bench.methods import registry
 
 TOY = "brighten-blur"
 NAMES = tuple(f"img{i:02d}" for i in range(8))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
 
 OFFSET = 0.04
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import runner
-from bench.assets import Store
-from bench.cell import ScoredImage
+from bench.common.assets import Store
+from bench.common.errors import BenchError
+from bench.common.names import unknown_name
 from bench.conformance import octave
 from bench.conformance.official import OFFICIAL_SCRIPTS, OfficialScript
-from bench.errors import BenchError
-from bench.names import unknown_name
-from bench.results import RESULTS_FILE, write_json, write_results
-from bench.saved_images import write_png
+from bench.results.schema import RESULTS_FILE, write_json, write_results
+from bench.run import runner
+from bench.run.cell import ScoredImage
+from bench.run.saved_images import write_png
 
 SCHEMA = "derain-bench/conformance/v1"
 REPORT_FILE = "conformance.json"

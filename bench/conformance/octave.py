@@ -12,8 +12,8 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from bench.common.errors import BenchError
 from bench.conformance.official import EVALUATE_FUNCTIONS_FILE
-from bench.errors import BenchError
 
 ENV_OCTAVE = "DERAIN_BENCH_OCTAVE"
 INSTALL_HINT = "install it with `apt-get install octave octave-image` (Debian/Ubuntu)"

@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.assets import Asset, Store
-from bench.errors import AssetError
+from bench.common.assets import Asset, Store
+from bench.common.errors import AssetError
 
 WANG_NOTICE = "Zhou Wang's notice: educational and research use, copyright notice kept"
 

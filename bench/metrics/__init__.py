@@ -5,12 +5,12 @@
     scorer(pred, None)    # no ground truth: the no-reference columns only ({"niqe@pyiqa": ...})
 
 A protocol name fixes everything that moves the PSNR/SSIM numbers (colour conversion, rounding, PSNR peak,
-SSIM window); see PROTOCOLS and the README's protocol table. LPIPS and NIQE ignore protocols; their column
+SSIM window); see PROTOCOLS and the protocol table of docs/protocols.md. LPIPS and NIQE ignore protocols; their column
 names the definition, and LPIPS's backend (lpips) and both model files are loaded by make_scorer only.
 Importing this package needs only NumPy and SciPy.
 """
 
-from bench.errors import MetricUnavailableError
+from bench.common.errors import MetricUnavailableError
 from bench.metrics.perceptual import PERCEPTUAL_METRICS
 from bench.metrics.protocols import PROTOCOLS, Protocol
 from bench.metrics.scorer import ALL_METRICS, METRICS, Scorer, make_scorer

@@ -15,8 +15,8 @@ from types import ModuleType
 
 import torch
 
-from bench.assets import ENV_MIRROR, Store, sha256_file
-from bench.errors import MetricUnavailableError
+from bench.common.assets import ENV_MIRROR, Store, sha256_file
+from bench.common.errors import MetricUnavailableError
 
 STORE_HUB = "torch_home/hub"  # where a store's cache and mirror hold hub files
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torchvision.models import AlexNet_Weights
 
-from bench.assets import Store
-from bench.errors import MetricUnavailableError
+from bench.common.assets import Store
+from bench.common.errors import MetricUnavailableError
 from bench.metrics.backend_files import existing_file, file_record, hub_file, import_backend, version_of
 
 COLUMN = "lpips@alex-v0.1"

@@ -4,7 +4,7 @@ Column `niqe@pyiqa`: no reference, lower is better. The column names the definit
 defaults test_y_channel=True, color_space='yiq', crop_border=0); the computation is derain-bench's own, so that
 identical images score identically on every CPU. pyiqa itself rounds an exact-.5 luma either way and halves
 the image in float32, both through kernels chosen by the CPU's instruction set: on the same bytes its NIQE
-moved by 0.17% between an Intel and an AMD machine (see the README's hardware-noise table). Here:
+moved by 0.17% between an Intel and an AMD machine (see the hardware-noise table of docs/drift-gate.md). Here:
 - Y = round(0.299 R + 0.587 G + 0.114 B) on the uint8 values, in integers (ties to even): the YIQ luma
   (MATLAB's rgb2gray has the same weights to 3 decimals), not the BT.601 luma with offset 16 of the PSNR
   protocols;
@@ -30,8 +30,8 @@ import scipy.io
 import torch
 import torch.nn.functional as F
 
-from bench.assets import Store
-from bench.errors import MetricUnavailableError
+from bench.common.assets import Store
+from bench.common.errors import MetricUnavailableError
 from bench.metrics.backend_files import file_record, hub_file, version_of
 
 COLUMN = "niqe@pyiqa"

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from bench.assets import Store
+    from bench.common.assets import Store
 
 PERCEPTUAL_METRICS: Mapping[str, str] = MappingProxyType(
     {

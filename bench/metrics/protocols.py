@@ -1,7 +1,7 @@
 """Scoring protocols: each name fixes the colour conversion, rounding, PSNR peak and SSIM of a public script.
 
 The same outputs score over 4 dB apart under these conventions, 1.3 dB between the two common lumas (the
-README's protocol table), so a number is only meaningful with its protocol name and version: a protocol's
+protocol table of docs/protocols.md), so a number is only meaningful with its protocol name and version: a protocol's
 `version` rises whenever what it computes changes (matlab-double 2: the 2009 `ssim.m` downsampling, missing
 in version 1), so results made before are recognisably incomparable. PROTOCOLS describes each one (plain
 strings, stored with results); COMPUTATIONS says how it scores: it turns an RGB uint8 image into the planes

@@ -10,7 +10,7 @@ from importlib import metadata
 
 import numpy as np
 
-from bench.errors import MetricUnavailableError
+from bench.common.errors import MetricUnavailableError
 
 PINNED_VERSION = "0.1.16"  # pyproject.toml pins it; values move between pyiqa releases
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bench.errors import MetricUnavailableError
+from bench.common.errors import MetricUnavailableError
+from bench.common.names import unknown_name
 from bench.metrics.perceptual import PERCEPTUAL_METRICS, PerceptualMetric, perceptual_metric_class
 from bench.metrics.protocols import COMPUTATIONS, PROTOCOLS, Protocol
-from bench.names import unknown_name
 
 if TYPE_CHECKING:
     import torch
 
-    from bench.assets import Store
+    from bench.common.assets import Store
 
 METRICS: tuple[str, ...] = ("psnr", "ssim")  # scored under every protocol; also the default set
 

@@ -11,14 +11,14 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from bench.compare import portable
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 from bench.report import plots
 from bench.report.collect import Collection, collect, warnings
 from bench.report.tables import cost, leaderboard, paired, ranked, scores
 from bench.report.tables import spread as protocol_spread
 from bench.report.visual import colour_bar_uri, visual_section
-from bench.results import PUBLISHED_TOLERANCE
+from bench.results.compare import portable
+from bench.results.schema import PUBLISHED_TOLERANCE
 
 TEMPLATE = "report.html.j2"
 

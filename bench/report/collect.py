@@ -9,10 +9,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.compare import definition_differences, portable
+from bench.common.errors import BenchError
 from bench.data import identical_files
-from bench.errors import BenchError
-from bench.results import RESULTS_FILE, load_results
+from bench.results.compare import definition_differences, portable
+from bench.results.schema import RESULTS_FILE, load_results
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The report's tables as plain data: leaderboard, paired comparisons and protocol spread, per dataset.
 
 Per-image scores are a pandas frame (image x method) per dataset and column; every interval is a seeded
-bootstrap over the images (bench.stats), so the same results give the same report.
+bootstrap over the images (bench.results.stats), so the same results give the same report.
 """
 
 import math
@@ -11,9 +11,9 @@ from itertools import combinations, pairwise
 import numpy as np
 import pandas as pd
 
-from bench import stats
 from bench.report.collect import Collection, StoredRun
-from bench.results import PUBLISHED_TOLERANCE
+from bench.results import stats
+from bench.results.schema import PUBLISHED_TOLERANCE
 
 MAX_PAIRED_METHODS = 8  # beyond this many methods, only neighbours in the ranking are paired
 SIGNIFICANCE = 0.05

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 from bench.report.collect import Collection, StoredRun
 from bench.report.tables import ColumnInfo, ranked
-from bench.results import IMAGES_FOLDER
-from bench.saved_images import GROUND_TRUTH, RAINY, encode_png, image_path
+from bench.results.schema import IMAGES_FOLDER
+from bench.run.saved_images import GROUND_TRUTH, RAINY, encode_png, image_path
 
 TILE_WIDTH = 256  # pixels of a tile in the file (shown 250 wide); wider images are downscaled, never the inset
 ERROR_WIDTH = TILE_WIDTH // 2  # an error map says where: half the tile's resolution, displayed at its width

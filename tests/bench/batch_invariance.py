@@ -14,10 +14,10 @@ import sys
 import numpy as np
 import torch
 
-from bench.assets import Store
-from bench.errors import BenchError
-from bench.images import read_image
-from bench.registry import build_method, method_names
+from bench.common.assets import Store
+from bench.common.errors import BenchError
+from bench.data.images import read_image
+from bench.methods.registry import build_method, method_names
 
 
 def main() -> int:

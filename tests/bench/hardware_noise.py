@@ -12,8 +12,8 @@ threads. Every configuration is then compared with the first (the machine as it 
 - NIQE on identical images (the rainy and clean images of the suite's sets) with derain-bench's float64 NIQE
   and with pyiqa's own `create_metric("niqe")`: how far either moves with the CPU alone.
 It writes OUT/hardware_noise.json (what the drift gate's hardware-noise tolerances are checked against; the
-committed copy is reports/reference/hardware_noise.json) and prints the README's tables. A measurement, not a
-test: about 40 minutes on a 2-core CPU.
+committed copy is reports/reference/hardware_noise.json) and prints the tables of docs/drift-gate.md. A
+measurement, not a test: about 40 minutes on a 2-core CPU.
 
     python tests/bench/hardware_noise.py --out runs/determinism-cost --cost [--limit 20]
 
@@ -58,7 +58,7 @@ CONFIGURATIONS = {  # name -> environment; the first is the baseline every other
         "OMP_NUM_THREADS": "1",
     },
 }
-RELATIVE = ("lpips", "niqe")  # as bench.compare measures them
+RELATIVE = ("lpips", "niqe")  # as bench.results.compare measures them
 NIQE_PROBE_IMAGES = 3  # per set and kind (rainy, clean): the suite's own images
 
 
@@ -126,7 +126,7 @@ def niqe_probe(path: Path) -> int:
     import pyiqa
     import torch
 
-    from bench.assets import Store
+    from bench.common.assets import Store
     from bench.data import load_pair, open_dataset
     from bench.metrics.niqe_metric import NiqeMetric
 
@@ -145,9 +145,9 @@ def niqe_probe(path: Path) -> int:
 
 
 def summarise(out: Path, names: list[str]) -> dict:
-    from bench.compare import load_comparable
-    from bench.images import read_image
-    from bench.saved_images import image_path
+    from bench.data.images import read_image
+    from bench.results.compare import load_comparable
+    from bench.run.saved_images import image_path
 
     baseline_name, others = names[0], names[1:]
     baseline = load_comparable(out / baseline_name)
@@ -234,7 +234,7 @@ def _cpu_model() -> str:
 
 
 def markdown(summary: dict) -> str:
-    """The README's tables: output flips per method, changes per metric column, NIQE on identical images."""
+    """The tables of docs/drift-gate.md: output flips per method, changes per column, NIQE on identical images."""
     others = len(summary["configurations"]) - 1
     lines = [
         "| method / set | output values that differ, most (of all) | largest difference | configurations moving it |",

@@ -7,8 +7,8 @@ number of methods, not on what the network was.
 
 import pytest
 
-from bench import registry
 from bench.cli import main
+from bench.methods import registry
 from bench.report import render_report
 
 pytestmark = [pytest.mark.perf, pytest.mark.reference]

@@ -1,4 +1,4 @@
-"""pytest-benchmark timings of whole runs (`nox -s perf`): what the pipelined runner (bench.cell) achieves.
+"""pytest-benchmark timings of whole runs (`nox -s perf`): what the pipelined runner (bench.run.cell) achieves.
 
 - identity on the mirrored Rain100H (100 pairs, PSNR/SSIM under matlab-double), in series and with 1 and 2
   workers: the harness alone, since the network does nothing. Each round is one `bench run`, in process.

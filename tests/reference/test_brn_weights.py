@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.checkpoints import read_state_dict
-from bench.registry import METHODS, build_method, family
+from bench.methods.checkpoints import read_state_dict
+from bench.methods.registry import METHODS, build_method, family
 
 pytestmark = pytest.mark.reference
 

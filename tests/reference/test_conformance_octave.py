@@ -19,7 +19,7 @@ from bench.cli import EXIT_INPUT_ERROR, main
 from bench.conformance import check as conformance
 from bench.conformance import octave
 from bench.conformance.official import OFFICIAL_SCRIPTS
-from bench.runner import RunConfig
+from bench.run.runner import RunConfig
 
 pytestmark = pytest.mark.reference
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import HARDWARE_TOLERANCES, compare_paths, exit_code, format_report
+from bench.results.compare import HARDWARE_TOLERANCES, compare_paths, exit_code, format_report
 
 pytestmark = pytest.mark.reference
 
@@ -37,17 +37,18 @@ AVX2_ONLY = {
 # `bench reproduce` with PReNet's outputs rounded (255 y + 0.5) while its spec still says it truncates
 ROUNDING_PRENET = """
 import sys
-import bench.method
+import bench.methods.contract
 from bench.cli import main
 
-truncating = bench.method.DerainMethod.to_output
+truncating = bench.methods.contract.DerainMethod.to_output
 
 def rounding(self, y):
     if not self.spec.name.startswith("prenet."):
         return truncating(self, y)
-    return y.detach().squeeze(0).clamp(0, 1).mul(255).add(0.5).to(bench.method.torch.uint8).permute(1, 2, 0).numpy()
+    rounded = y.detach().squeeze(0).clamp(0, 1).mul(255).add(0.5)
+    return rounded.to(bench.methods.contract.torch.uint8).permute(1, 2, 0).numpy()
 
-bench.method.DerainMethod.to_output = rounding
+bench.methods.contract.DerainMethod.to_output = rounding
 sys.exit(main(sys.argv[1:]))
 """
 PSNR, NIQE = "psnr@matlab-double", "niqe@pyiqa"

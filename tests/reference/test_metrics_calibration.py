@@ -27,7 +27,7 @@ import torch
 from PIL import Image, ImageFilter
 from scipy import ndimage, special
 
-from bench.images import read_image
+from bench.data.images import read_image
 from bench.metrics import make_scorer
 
 pytestmark = pytest.mark.reference
@@ -310,7 +310,7 @@ def test_golden_values(scorer, pairs):
 
 def test_niqe_of_a_flat_image_is_nan_and_is_left_out_of_the_mean(scorer):
     """pyiqa's NIQE is undefined on a flat image; the column's rule `omit` keeps it out of a set's mean."""
-    from bench.results import RunResult
+    from bench.results.schema import RunResult
 
     flat = np.full((96, 128, 3), 128, dtype=np.uint8)
     textured = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.assets import Store
+from bench.common.assets import Store
+from bench.common.errors import ChecksumError
 from bench.data import dataset_assets, load_pair, open_dataset
-from bench.errors import ChecksumError
-from bench.images import inspect_image
+from bench.data.images import inspect_image
 
 pytestmark = pytest.mark.reference
 

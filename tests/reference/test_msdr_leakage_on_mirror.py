@@ -9,7 +9,7 @@ Rain100H repeats nine of its clean backgrounds (norain-3/4 byte for byte; 5/14, 
 import numpy as np
 import pytest
 
-from bench.assets import Store
+from bench.common.assets import Store
 from bench.data import load_pair, open_dataset
 from msdr.leakage import OVERLAP_THRESHOLD, clean_hashes, find_overlaps, hamming_distances
 

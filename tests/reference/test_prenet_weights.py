@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from bench.checkpoints import read_state_dict
-from bench.registry import build_method
+from bench.methods.checkpoints import read_state_dict
+from bench.methods.registry import build_method
 
 pytestmark = pytest.mark.reference
 

@@ -5,7 +5,7 @@ The published numbers and tolerances are those of the full reproduction suite (r
 on 2 CPU cores for PReNet, more for BRN); a two-image run through the whole
 pipeline (mirror -> verified weights and images -> forward -> scoring) is in the default test run. Each full
 run must also equal, to float precision, the committed full reproduction (reports/reference/full/) that the
-README's tables are checked against (tests/unit/test_readme_numbers.py).
+tables of the README and docs/ are checked against (tests/unit/test_readme_numbers.py).
 """
 
 import json
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.registry import build_method
-from bench.runner import RunConfig, run
+from bench.methods.registry import build_method
+from bench.run.runner import RunConfig, run
 from bench.suite import load_suite
 
 pytestmark = pytest.mark.reference

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.assets import Asset, Store, extract_archive
-from bench.errors import AssetError, ChecksumError, OfflineError
+from bench.common.assets import Asset, Store, extract_archive
+from bench.common.errors import AssetError, ChecksumError, OfflineError
 
 PAYLOAD = b"derain-bench test payload\n" * 100
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()

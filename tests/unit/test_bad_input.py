@@ -15,8 +15,8 @@ from image_folders import pair_folder, write_png
 from PIL import Image
 
 from bench.cli import EXIT_INPUT_ERROR, main
-from bench.method import DerainMethod
-from bench.registry import build_method
+from bench.methods.contract import DerainMethod
+from bench.methods.registry import build_method
 
 RNG = np.random.default_rng(7)
 
@@ -168,12 +168,12 @@ def test_a_full_disk_while_saving_images_names_the_file_and_leaves_nothing_finis
 
 
 def test_permission_denied_on_the_results_names_the_file(tmp_path, capsys, monkeypatch):
-    import bench.results
+    import bench.results.schema
 
     def denied(path, document):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(bench.results, "write_json", denied)
+    monkeypatch.setattr(bench.results.schema, "write_json", denied)
     line = _refused(capsys, pair_folder(tmp_path / "set"), tmp_path / "out", "results.json: Permission denied")
     assert "free space or fix the permissions, then run again" in line
 

@@ -1,4 +1,4 @@
-"""Historic checkpoint layouts -> the network's state dict, never running pickled code (bench.checkpoints).
+"""Historic checkpoint layouts -> the network's state dict, never running pickled code (bench.methods.checkpoints).
 
 Each layout is written here as the release's trainer writes it (DataParallel's `module.` prefix, RESCAN's and
 SPANet's {"net", "clock", "opt"} dicts); the mirrored release files themselves are covered by the reference tests.
@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.checkpoints import load_strict, read_state_dict
-from bench.errors import AssetError
+from bench.common.errors import AssetError
+from bench.methods.checkpoints import load_strict, read_state_dict
 
 
 def _state() -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ from image_folders import pair_folder, write_png
 from PIL import Image
 
 from bench.cli import EXIT_INPUT_ERROR, build_parser, main
-from bench.runner import RunConfig
+from bench.run.runner import RunConfig
 
 RESULT_FILES = ("results.json", "summary.csv", "per_image.csv")
 
@@ -308,8 +308,8 @@ def test_profile_adds_complexity_columns(cache, tmp_path, capsys):
 
 
 def test_results_of_schema_v1_are_refused_as_incomparable(tmp_path):
-    from bench.errors import BenchError
-    from bench.results import load_results
+    from bench.common.errors import BenchError
+    from bench.results.schema import load_results
 
     (tmp_path / "results.json").write_text(json.dumps({"schema": "derain-bench/results/v1", "runs": []}))
     with pytest.raises(BenchError, match=r"before matlab-double version 2 .* incomparable"):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import (
+from bench.common.errors import BenchError
+from bench.results.compare import (
     DEFAULT_TOLERANCES,
     HARDWARE_MARGIN,
     HARDWARE_TOLERANCES,
@@ -18,14 +19,13 @@ from bench.compare import (
     format_report,
     parse_tolerances,
 )
-from bench.errors import BenchError
-from bench.results import write_json
+from bench.results.schema import write_json
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference" / "rain12.json"
 # tests/bench/hardware_noise.py's measurement, behind HARDWARE_TOLERANCES
 HARDWARE_NOISE = REFERENCE.parent / "hardware_noise.json"
 PSNR = "psnr@matlab-double"
-# what bench.provenance.hardware records; the committed document predates it, so the fixtures add it
+# what bench.run.provenance.hardware records; the committed document predates it, so the fixtures add it
 XEON = {
     "cpu": "Intel(R) Xeon(R) Processor",
     "cpu_vendor": "GenuineIntel",

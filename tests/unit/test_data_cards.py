@@ -14,9 +14,9 @@ from PIL import Image
 
 import bench
 from bench import data
-from bench.assets import Store, sha256_file
-from bench.data import dataset_assets, dataset_names, import_dataset, load_card, open_dataset, open_folder
-from bench.errors import DatasetError, UnknownNameError
+from bench.common.assets import Store, sha256_file
+from bench.common.errors import DatasetError, UnknownNameError
+from bench.data import cards, dataset_assets, dataset_names, import_dataset, load_card, open_dataset, open_folder
 
 EXPECTED_PAIRS = {
     "demo": 6,
@@ -100,7 +100,7 @@ def _card_folder(tmp_path: Path, monkeypatch, text: str) -> None:
     folder = tmp_path / "cards"
     folder.mkdir()
     (folder / "mine.toml").write_text(text)
-    monkeypatch.setattr(data, "cards_dir", lambda: folder)
+    monkeypatch.setattr(cards, "cards_dir", lambda: folder)
 
 
 GOOD_CARD = """

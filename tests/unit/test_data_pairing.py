@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from bench import data
+from bench.common.errors import DatasetError, ImageError
 from bench.data import Dataset, PairingRule, Sample, load_card, load_pair, open_folder, open_folder_pair
-from bench.errors import DatasetError, ImageError
 
 
 def _image(path: Path, value: int, size: tuple[int, int] = (8, 6)) -> Path:

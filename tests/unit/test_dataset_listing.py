@@ -1,8 +1,8 @@
 """`python -m bench ls datasets`: where each set's files are for a given store, and how to install manual ones."""
 
 from bench import data
-from bench.assets import Store
-from bench.dataset_listing import format_dataset_table, where_files_are
+from bench.common.assets import Store
+from bench.data.listing import format_dataset_table, where_files_are
 
 
 def _status(name: str, store: Store) -> str:

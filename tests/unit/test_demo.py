@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench import demo
-from bench.assets import Store
-from bench.data import open_dataset
+from bench.common.assets import Store
+from bench.data import demo, open_dataset
 
 
 def _files(folder: Path) -> dict[str, bytes]:

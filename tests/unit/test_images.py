@@ -1,4 +1,4 @@
-"""Decoding rules of bench.images: what is accepted, converted or refused, and truncation detection."""
+"""Decoding rules of bench.data.images: what is accepted, converted or refused, and truncation detection."""
 
 import struct
 import zlib
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from bench.errors import ImageError
-from bench.images import inspect_image, read_image, split_halves
+from bench.common.errors import ImageError
+from bench.data.images import inspect_image, read_image, split_halves
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.method import DerainMethod, MethodSpec, Quantisation
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
 
 
 def _method(quantisation: Quantisation) -> DerainMethod:

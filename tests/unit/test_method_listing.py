@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.assets import Store
-from bench.method_listing import format_method_table, method_rows
+from bench.common.assets import Store
+from bench.methods.listing import format_method_table, method_rows
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from matlab_reference import filter2_valid, ref_ssim_index, ref_ssim_m_2009, ref_window, ref_y_double
 from scipy import ndimage
 
-from bench.errors import UnknownNameError
+from bench.common.errors import UnknownNameError
 from bench.metrics import METRICS, PROTOCOLS, make_scorer
 from bench.metrics.ycbcr import matlab_y_double, matlab_y_uint8, opencv_y
 

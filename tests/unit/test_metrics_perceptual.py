@@ -20,8 +20,8 @@ import scipy.io
 import torch
 import torchvision
 
-from bench.assets import Store
-from bench.errors import AssetError, UnknownNameError
+from bench.common.assets import Store
+from bench.common.errors import AssetError, UnknownNameError
 from bench.metrics import ALL_METRICS, METRICS, PERCEPTUAL_METRICS, MetricUnavailableError, make_scorer
 
 LPIPS, NIQE = "lpips@alex-v0.1", "niqe@pyiqa"

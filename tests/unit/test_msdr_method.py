@@ -12,11 +12,11 @@ from torch import nn
 
 import msdr.method
 from baselines.prenet import PReNet
-from bench.assets import sha256_file
-from bench.checkpoints import read_state_dict
-from bench.errors import AssetError, ChecksumError
-from bench.method import DerainMethod, MethodSpec, Quantisation
-from bench.registry import INFERENCE_PROTOCOLS, build_method
+from bench.common.assets import sha256_file
+from bench.common.errors import AssetError, ChecksumError
+from bench.methods.checkpoints import read_state_dict
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
+from bench.methods.registry import INFERENCE_PROTOCOLS, build_method
 from msdr.method import (
     CHECKPOINT_FORMAT,
     INFERENCE,
@@ -319,7 +319,7 @@ def test_msdr_s_checkpoint_is_verified_against_the_declared_sha256(checkpoint_di
     assert method.loaded_weights.source == "declared" and method.loaded_weights.sha256 == actual
 
 
-# ---- user weights for any method (bench.method) ---------------------------------------------------------------
+# ---- user weights for any method (bench.methods.contract) ------------------------------------------------------
 
 
 def test_user_weights_replace_the_declared_ones_as_a_plain_state_dict(tmp_path):
@@ -339,7 +339,7 @@ def test_user_weights_that_do_not_fit_fail_in_one_line(tmp_path, small_net):
     with pytest.raises(AssetError, match=r"does not fit PReNet: .* missing; .* unexpected") as excinfo:
         build_method("prenet.rain100h").prepare(None, CPU, weights=tmp_path / "msdr.pth")
     _assert_one_line(excinfo)
-    _export(tmp_path / "export.pt", small_net)  # its `model` entry is found (bench.checkpoints) and does not fit
+    _export(tmp_path / "export.pt", small_net)  # its `model` entry is found and does not fit
     with pytest.raises(AssetError, match=r"export.pt does not fit PReNet: .* missing; .* unexpected") as excinfo:
         build_method("prenet.rain100h").prepare(None, CPU, weights=tmp_path / "export.pt")
     _assert_one_line(excinfo)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.registry import build_method
+from bench.methods.registry import build_method
 from msdr.method import CHECKPOINT_DIR
 from msdr.model import MSDRNet
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.common.errors import BenchError
 from bench.data import open_folder
-from bench.errors import BenchError
 from msdr.export import EXPORT_FORMAT
 from msdr.export import main as export_main
 from msdr.loss import msdr_loss, multiscale_targets

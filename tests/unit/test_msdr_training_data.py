@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.common.errors import BenchError
 from bench.data import open_folder
-from bench.errors import BenchError
 from msdr.method import tile_starts
 from msdr.preprocess import downscale, from_network, resize_uint8, to_network
 from msdr.training_data import ShardedOrder, TrainingPairs, check_min_size, epoch_order, steps_per_epoch

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
-from bench.results import RunResult
+from bench.results.schema import RunResult
 
 
 def _result(rows, rules) -> RunResult:

@@ -1,4 +1,4 @@
-"""The pipelined runner (bench.cell): the same numbers, in the same order, for any number of workers; batching
+"""The pipelined runner (bench.run.cell): the same numbers, in the same order, for any number of workers; batching
 of equal-sized images, recorded and kept away from published numbers."""
 
 import json
@@ -8,9 +8,9 @@ import pytest
 from image_folders import write_png
 from report_runs import TOY
 
-from bench import registry
 from bench.cli import EXIT_INPUT_ERROR, main
-from bench.results import RunResult
+from bench.methods import registry
+from bench.results.schema import RunResult
 
 
 @pytest.fixture

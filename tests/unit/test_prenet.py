@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from baselines.prenet import PReNet
-from bench.method import Quantisation
-from bench.registry import build_method
+from bench.methods.contract import Quantisation
+from bench.methods.registry import build_method
 
 # parameter counts and tensor counts of the official checkpoints (counted in csdwren/PReNet's logs/*/net_latest.pth)
 ARCHS = {

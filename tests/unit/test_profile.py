@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-import bench.profile
+import bench.run.profile
 from baselines.prenet import PReNet
-from bench.method import DerainMethod, MethodSpec, Quantisation
-from bench.profile import profile_method, summary_columns
+from bench.methods.contract import DerainMethod, MethodSpec, Quantisation
+from bench.run.profile import profile_method, summary_columns
 
 TINY = [(8, 12)]  # the timed size of most tests: a forward pass costs microseconds
 
@@ -154,7 +154,7 @@ def test_peak_memory_on_cpu_reports_a_number_and_how_it_was_read():
 
 
 def test_peak_memory_falls_back_to_ru_maxrss_without_clear_refs(monkeypatch, tmp_path):
-    monkeypatch.setattr(bench.profile, "_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
+    monkeypatch.setattr(bench.run.profile, "_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
     memory = _quick_profile(nn.Conv2d(3, 3, 1))["memory"]
     assert memory["peak_mem_method"] == "ru_maxrss" and memory["peak_mem_mb"] > 0
 

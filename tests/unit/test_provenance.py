@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.checkout import git_state
+from bench.common.checkout import git_state
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -54,7 +54,7 @@ def test_outside_a_checkout(tmp_path):
 
 def test_seeding_turns_on_deterministic_kernels_without_importing_the_compiler():
     code = (
-        "import sys, torch; from bench.provenance import seed_everything; seed_everything(0); "
+        "import sys, torch; from bench.run.provenance import seed_everything; seed_everything(0); "
         "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
         "'torch._inductor' in sys.modules)"
     )
@@ -63,14 +63,17 @@ def test_seeding_turns_on_deterministic_kernels_without_importing_the_compiler()
 
 
 def test_the_hardware_record_names_the_vector_extensions_caps_and_threads_in_force():
-    """What bench.compare takes as 'the same hardware': caps on the instruction sets and the thread count count."""
+    """What bench.results.compare takes as 'the same hardware': caps on the instruction sets and the thread count."""
     import os
 
     import torch
 
-    from bench.provenance import ISA_CAPS
+    from bench.run.provenance import ISA_CAPS
 
-    code = "import json, torch; from bench.provenance import hardware; print(json.dumps(hardware(torch.device('cpu'))))"
+    code = (
+        "import json, torch; from bench.run.provenance import hardware; "
+        "print(json.dumps(hardware(torch.device('cpu'))))"
+    )
     environment = {key: value for key, value in os.environ.items() if key not in ISA_CAPS}
     environment |= {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)

@@ -1,6 +1,6 @@
-"""Every measured number in the README equals the committed reference results it was taken from.
+"""Every measured number in the README and in docs/*.md equals the committed reference results it was taken from.
 
-A README table of results carries, in an HTML comment just above it, where its numbers come from:
+A table of results carries, in an HTML comment just above it, where its numbers come from:
 
     <!-- numbers: files=rain100h.json,rain12.json; dataset=rain100h; columns=method,-,psnr@matlab-double/ssim@... -->
 
@@ -9,7 +9,7 @@ columns of those names; each other column lists the results columns its cell sho
 `{p}` for the row's protocol in a table whose rows are protocols), or `-` for a cell that holds no measured
 number (a published value, a formula). Each number must equal the committed mean rounded to the digits written.
 Numbers in running text are listed in INLINE below. The slow reproduction tests tie the committed results to
-fresh runs, so a number can drift neither in the README nor in the results without a test failing.
+fresh runs, so a number can drift neither in the documentation nor in the results without a test failing.
 """
 
 import importlib.util
@@ -22,7 +22,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "reports" / "reference"
-README = (REPO / "README.md").read_text(encoding="utf-8")
+PAGES = {
+    path.relative_to(REPO).as_posix(): path.read_text(encoding="utf-8")
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+}
+# one text: a table or sentence is checked wherever it stands, and moving it between pages needs no change here
+README = "\n".join(PAGES.values())
 ANNOTATION = re.compile(r"<!-- numbers: (?P<spec>.*?) -->\n(?P<table>(?:\|.*\|\n)+)")
 NUMBER = re.compile(r"-?\d+\.\d+")
 
@@ -129,11 +134,13 @@ def _decimals(number: str) -> int:
 def _assert_shown_as(value: float, written: str, where: str) -> None:
     digits = _decimals(written)
     assert math.isfinite(value), where
-    assert f"{value:.{digits}f}" == written, f"{where}: the results say {value:.{digits + 2}f}, the README {written}"
+    assert f"{value:.{digits}f}" == written, (
+        f"{where}: the results say {value:.{digits + 2}f}, the documentation {written}"
+    )
 
 
 def test_annotated_tables_are_well_formed():
-    assert _tables(), "the README has no annotated results table"
+    assert _tables(), "the documentation has no annotated results table"
     assert not PROBLEMS
 
 
@@ -146,7 +153,7 @@ def test_table_number_equals_committed_results(files, key, column, written):
 
 @pytest.mark.parametrize(("text", "file", "shown", "minus"), INLINE, ids=[i[0] for i in INLINE])
 def test_inline_number_equals_committed_results(text, file, shown, minus):
-    assert text in README, f"the README no longer says '{text}': update INLINE with it"
+    assert text in README, f"no page says '{text}' any more: update INLINE with it"
     means = _means([file])
 
     def mean(method, dataset, column):
@@ -183,9 +190,9 @@ def test_msdr_s_training_curve_ends_where_its_checkpoint_says():
 
 
 def test_the_hardware_noise_tables_and_tolerances_are_the_committed_measurement():
-    """The README's hardware-noise tables are tests/bench/hardware_noise.py's rendering of the committed
+    """The hardware-noise tables of docs/drift-gate.md are tests/bench/hardware_noise.py's rendering of the committed
     measurement, and its sentence on the gate's tolerances across hardware is the one `bench compare` prints."""
-    from bench.compare import describe_hardware_tolerances
+    from bench.results.compare import describe_hardware_tolerances
 
     spec = importlib.util.spec_from_file_location("hardware_noise", REPO / "tests" / "bench" / "hardware_noise.py")
     script = importlib.util.module_from_spec(spec)
@@ -193,3 +200,22 @@ def test_the_hardware_noise_tables_and_tolerances_are_the_committed_measurement(
     summary = json.loads((REFERENCE / "hardware_noise.json").read_text(encoding="utf-8"))
     assert script.markdown(summary) in README
     assert describe_hardware_tolerances() in " ".join(README.split())
+
+
+def _unannotated_tables(text: str) -> list[str]:
+    """The first line of every table showing a "PSNR / SSIM" pair of four decimals with no `numbers` comment above."""
+    found, lines = [], text.splitlines()
+    for start, line in enumerate(lines):
+        if not line.startswith("|") or (start and lines[start - 1].startswith("|")):
+            continue
+        end = next((k for k in range(start, len(lines)) if not lines[k].startswith("|")), len(lines))
+        measured = any(re.search(r"\d+\.\d{4} / 0\.\d{4}", row) for row in lines[start:end])
+        if measured and not (start and lines[start - 1].startswith("<!-- numbers:")):
+            found.append(line)
+    return found
+
+
+def test_every_table_of_measured_numbers_names_its_results():
+    """A results table without its `numbers` comment would escape every check above."""
+    assert {page: tables for page, text in PAGES.items() if (tables := _unannotated_tables(text))} == {}
+    assert _unannotated_tables("| a | b |\n|---|---|\n| x | 29.4647 / 0.8990 |\n") == ["| a | b |"]

@@ -5,8 +5,15 @@ import sys
 
 import pytest
 
-from bench.errors import UnknownNameError
-from bench.registry import build_method, default_names, family, method_names, parse_method_name, resolve_method_names
+from bench.common.errors import UnknownNameError
+from bench.methods.registry import (
+    build_method,
+    default_names,
+    family,
+    method_names,
+    parse_method_name,
+    resolve_method_names,
+)
 
 
 def test_prenet_family_and_identity_are_registered():
@@ -45,7 +52,7 @@ def test_every_unknown_method_is_reported_in_one_error():
     assert message.count("Available:") == 1 and "prenet, prenet.rain100h" in message
 
 
-@pytest.mark.parametrize("module", ["bench", "bench.registry", "bench.cli"])
+@pytest.mark.parametrize("module", ["bench", "bench.methods.registry", "bench.cli"])
 def test_importing_the_harness_loads_no_model_or_torch(module):
     code = (
         f"import sys, {module}; print(sorted(m for m in ('torch', 'baselines', 'bench.metrics') if m in sys.modules))"

@@ -14,7 +14,7 @@ import pytest
 from report_runs import NAMES, TOY, toy_run
 
 from bench.cli import main
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 from bench.report import render_report
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
@@ -137,7 +137,7 @@ def test_a_changed_image_is_refused(run_folder, tmp_path, capsys):
     copy = _copy(run_folder, tmp_path)
     (image,) = list((copy / "images" / TOY).glob(f"*/{NAMES[0]}.png"))
     pixels = np.zeros((48, 64, 3), dtype=np.uint8)
-    from bench.saved_images import write_png
+    from bench.run.saved_images import write_png
 
     write_png(image, pixels)
     assert "was altered" in _report_fails(tmp_path, copy, capsys=capsys)

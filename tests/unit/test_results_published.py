@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.results import RunResult
+from bench.results.schema import RunResult
 
 PUBLISHED = {"rain100h": {"psnr@matlab-double": 29.46, "ssim@matlab-double": 0.899}}
 

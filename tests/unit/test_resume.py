@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import EXIT_INPUT_ERROR, main
-from bench.journal import JOURNAL_FILE, read_journal
+from bench.run.journal import JOURNAL_FILE, read_journal
 
 RUN = ["run", "--methods", "ugsm,identity", "--datasets", "demo", "--no-progress"]
 IMAGES = 6  # the demo set
@@ -101,7 +101,7 @@ def _finished_journal(tmp_path: Path, uninterrupted: dict) -> tuple[Path, list[s
 
 
 def _header_of(out: Path) -> dict:
-    from bench.checkout import git_state
+    from bench.common.checkout import git_state
 
     config_hash = json.loads((out / "results.json").read_text())["config_hash"]
     return {"config_hash": config_hash, "save_images": False, "commit": git_state()["commit"]}

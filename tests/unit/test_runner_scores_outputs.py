@@ -10,8 +10,8 @@ from image_folders import pair_folder
 from matlab_reference import ref_ssim_m_2009, ref_y_double
 from PIL import Image
 
-from bench import registry
 from bench.cli import main
+from bench.methods import registry
 
 TOY = "brighten-blur"
 

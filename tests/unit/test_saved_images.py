@@ -12,10 +12,10 @@ from PIL import Image
 from report_runs import NAMES, TOY, toy_run
 from toy_methods import OFFSET
 
-from bench import registry
-from bench.cell import Cell
 from bench.cli import main
-from bench.saved_images import GROUND_TRUTH, RAINY, image_path
+from bench.methods import registry
+from bench.run.cell import Cell
+from bench.run.saved_images import GROUND_TRUTH, RAINY, image_path
 
 
 def _expected_toy_output(rainy: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""bench.stats against independent references: scipy's bootstrap, a sign-flip enumeration of the Wilcoxon
+"""bench.results.stats against independent references: scipy's bootstrap, a sign-flip enumeration of the Wilcoxon
 signed-rank null distribution written here, and Holm's adjustment worked by hand.
 
 Bootstrap CIs from different random streams agree only up to Monte-Carlo error. Those comparisons use 100,000
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bench.errors import BenchError
-from bench.stats import PairedComparison, bootstrap_mean_ci, holm, paired_difference
+from bench.common.errors import BenchError
+from bench.results.stats import PairedComparison, bootstrap_mean_ci, holm, paired_difference
 
 MC_RESAMPLES = 100_000
 MC_TOLERANCE_SE = 0.07

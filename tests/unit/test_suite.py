@@ -8,8 +8,8 @@ import pytest
 
 from bench import suite as suites
 from bench.cli import main
-from bench.errors import BenchError, UnknownNameError
-from bench.registry import build_method
+from bench.common.errors import BenchError, UnknownNameError
+from bench.methods.registry import build_method
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
 

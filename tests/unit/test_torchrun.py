@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import EXIT_INPUT_ERROR, main
-from bench.journal import read_journal
+from bench.run.journal import read_journal
 
 REPO = Path(__file__).resolve().parents[2]
 RUN = ["run", "--methods", "ugsm,identity", "--datasets", "demo", "--no-progress", "--save-images"]

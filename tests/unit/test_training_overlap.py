@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.overlap import training_overlap
-from bench.registry import build_method, method_names
+from bench.data.overlap import training_overlap
+from bench.methods.registry import build_method, method_names
 
 RAIN100H = {"name": "rain100h", "fingerprint": "f" * 64}
 

@@ -9,7 +9,7 @@ import torch
 from scipy.optimize import linprog
 
 from baselines import ugsm
-from bench.registry import build_method
+from bench.methods.registry import build_method
 
 
 def _streaked_luma(height: int, width: int, seed: int = 0) -> np.ndarray:

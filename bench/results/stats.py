@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bench.errors import BenchError
+from bench.common.errors import BenchError
 
 _EXACT_MAX_N = 50  # scipy's method="auto": the exact null distribution up to 50 differences without ties or zeros
 _PERMUTATION_MAX_N = 13  # ... with ties or zeros, all 2**n sign flips up to 13 (2**13 < its 9999 resamples)

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from bench.errors import ImageError
+from bench.common.errors import ImageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 HALVES = ("left", "right")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from bench.errors import AssetError, ChecksumError, OfflineError
+from bench.common.errors import AssetError, ChecksumError, OfflineError
 
 ENV_CACHE = "DERAIN_BENCH_CACHE"
 ENV_MIRROR = "DERAIN_BENCH_MIRROR"

@@ -3,7 +3,7 @@
 import difflib
 from collections.abc import Iterable
 
-from bench.errors import UnknownNameError
+from bench.common.errors import UnknownNameError
 
 
 def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UnknownNameError:

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 import bench
-from bench.checkout import git_state
-from bench.errors import BenchError
+from bench.common.checkout import git_state
+from bench.common.errors import BenchError
 
 _RECORDED_PACKAGES = ("torch", "torchvision", "numpy", "pillow", "scikit-image", "scipy")
 # environment variables that cap the instruction sets the numeric libraries use (and so their rounding)
@@ -80,7 +80,7 @@ def _library_versions() -> dict[str, str | None]:
 def hardware(device: torch.device) -> dict:
     """What decides the rounding of a forward pass or a metric besides the code: the processor and the vector
     extensions in use, the thread count, the numeric libraries, and the GPU. Two runs with equal records are
-    expected to give bit-equal outputs (bench.compare holds them to tight tolerances and output checksums)."""
+    expected to give bit-equal outputs (bench.results.compare holds them to tight tolerances and output checksums)."""
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())
     record = {

@@ -4,12 +4,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import distributed, results, runner
-from bench.assets import Store
-from bench.checkout import git_state
-from bench.errors import BenchError
-from bench.journal import Journal, journal_files
-from bench.saved_images import ImageKeeper, discard_partial
+from bench.common.assets import Store
+from bench.common.checkout import git_state
+from bench.common.errors import BenchError
+from bench.results import schema
+from bench.run import distributed, runner
+from bench.run.journal import Journal, journal_files
+from bench.run.saved_images import ImageKeeper, discard_partial
 
 
 def run_into(
@@ -26,9 +27,9 @@ def run_into(
     """Run `config` and write its results into `out` (with `save_images`, every image too); return the document.
 
     Nothing in `out` looks finished until all of it is: images are staged and moved in before results.json.
-    Every scored image is journaled (bench.journal), so the same command with the same `out` resumes an
+    Every scored image is journaled (bench.run.journal), so the same command with the same `out` resumes an
     interrupted run; `overwrite` discards what an interrupted run left instead. `workers` threads decode and
-    score around the model (default: bench.cell.default_workers; 0 runs everything in series).
+    score around the model (default: bench.run.cell.default_workers; 0 runs everything in series).
 
     Under torchrun the images of every method x dataset are sharded across the ranks by index (image i to rank
     i % world size, no padding), each rank journals its shard, and after a barrier rank 0 merges the journals,
@@ -89,7 +90,7 @@ def _run_and_write(
             document["processes"]["wall_s"] = time.perf_counter() - started  # every rank's share and the merge
         if keeper is not None:
             document["images"] = keeper.describe()
-        results.write_results(out, document, images=keeper.folder if keeper else None)
+        schema.write_results(out, document, images=keeper.folder if keeper else None)
     except BaseException:
         journal.close()  # synced: what was scored is kept for the next attempt
         if keeper is not None:

@@ -8,7 +8,7 @@ the GIL in their heavy loops). Every image is scored on its own, and rows are co
 samples, so the numbers and their order are the same for any number of workers; `workers=0` runs each step in
 series in this thread. `batch_size` > 1 puts consecutive images of one size through the network together (a
 batch ends at a change of size); whether that changes any output pixel is measured per method, and a batched
-run's published comparison is withheld (bench.results).
+run's published comparison is withheld (bench.results.schema).
 
 Rows an interrupted attempt recorded in the journal are reused when their input checksums are unchanged and
 what the output sink kept for them is intact; only the other images are computed, and each is journaled.
@@ -28,12 +28,12 @@ import torch
 from tqdm import tqdm
 
 from bench import data
-from bench.errors import BenchError
-from bench.journal import Journal
-from bench.method import DerainMethod
+from bench.common.errors import BenchError
+from bench.methods.contract import DerainMethod
+from bench.methods.registry import INFERENCE_PROTOCOLS, parse_method_name
 from bench.metrics import Scorer
-from bench.registry import INFERENCE_PROTOCOLS, parse_method_name
-from bench.results import RunResult
+from bench.results.schema import RunResult
+from bench.run.journal import Journal
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from bench.errors import BenchError, writing
+from bench.common.errors import BenchError, writing
 
 SCHEMA = "derain-bench/journal/v1"
 JOURNAL_FILE = "journal.jsonl"

@@ -15,28 +15,29 @@ from pathlib import Path
 
 import torch
 
-from bench import data, provenance
-from bench.assets import Store
-from bench.cell import Cell, OutputSink, default_workers
-from bench.errors import BenchError, Problems
-from bench.journal import Journal
-from bench.method import DerainMethod
-from bench.metrics import PROTOCOLS, Scorer, make_scorer
-from bench.overlap import training_overlap
-from bench.registry import (
+from bench import data
+from bench.common.assets import Store
+from bench.common.errors import BenchError, Problems
+from bench.data.overlap import training_overlap
+from bench.methods.contract import DerainMethod
+from bench.methods.registry import (
     build_method,
     default_names,
     parse_method_name,
     resolve_method_names,
 )
-from bench.results import SCHEMA, RunResult
+from bench.metrics import PROTOCOLS, Scorer, make_scorer
+from bench.results.schema import SCHEMA, RunResult
+from bench.run import provenance
+from bench.run.cell import Cell, OutputSink, default_workers
+from bench.run.journal import Journal
 
 DEMO_DATASET = "demo"
 
 
 @dataclass(frozen=True)
 class ProfileConfig:
-    """Complexity measurements per method x dataset (`--profile`); see `bench.profile`."""
+    """Complexity measurements per method x dataset (`--profile`); see `bench.run.profile`."""
 
     warmup: int = 3
     runs: int = 20
@@ -65,7 +66,7 @@ class RunConfig:
     # (method name without @protocol, weights file) pairs: the file replaces that method's declared weights
     weights: tuple[tuple[str, str], ...] = ()
     profile: ProfileConfig | None = None
-    batch_size: int = 1  # images of one size through the network together (bench.cell); 1 as published numbers
+    batch_size: int = 1  # images of one size through the network together (bench.run.cell); 1 as published numbers
 
     def __post_init__(self) -> None:
         """Checks the settings and writes bare architecture names as the methods they stand for."""
@@ -157,14 +158,14 @@ def run(
     shard: tuple[int, int] | None = None,
     merge: bool = False,
 ) -> dict:
-    """Run every method on every dataset and return the results document (see `bench.results`).
+    """Run every method on every dataset and return the results document (see `bench.results.schema`).
 
     `on_output`, when given, receives every image as it is scored (to save it, for instance); the fields it
     returns are recorded in the image's row. With a `journal`, every row is recorded in it as it is made, and
     the rows it already holds from an interrupted attempt are reused where their input checksums (and what
     `on_output` kept) are unchanged: only the missing images are computed. `workers` threads decode ahead of the
-    model and score behind it (bench.cell; default: the cores the model does not use); the numbers do not depend
-    on how many. Under torchrun (bench.run_folder) each rank runs its `shard` (rank, world size) of every cell on
+    model and score behind it (bench.run.cell; default: the cores the model does not use); the numbers do not depend
+    on how many. Under torchrun (bench.run.folder) each rank runs its `shard` (rank, world size) of every cell on
     its `device`, and the merging rank (`merge`) then takes every row from the ranks' journals and profiles.
     """
     started = time.perf_counter()
@@ -243,7 +244,7 @@ def _check_ground_truth(datasets: Sequence[data.Dataset], scorer: Scorer) -> Non
 
 def _profile(method: DerainMethod, result: RunResult, settings: ProfileConfig, seed: int) -> None:
     """Complexity at the dataset's image sizes (latency and memory at the first image's size)."""
-    from bench.profile import profile_method, summary_columns  # only imported when asked for
+    from bench.run.profile import profile_method, summary_columns  # only imported when asked for
 
     sizes = list(dict.fromkeys((row["height"], row["width"]) for row in result.rows))
     started = time.perf_counter()

@@ -16,11 +16,11 @@ import importlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from bench.errors import UnknownNameError
-from bench.names import unknown_name, unknown_names
+from bench.common.errors import UnknownNameError
+from bench.common.names import unknown_name, unknown_names
 
-if TYPE_CHECKING:  # importing bench.method would import torch, which `ls` and `--help` do not need
-    from bench.method import DerainMethod
+if TYPE_CHECKING:  # importing bench.methods.contract would import torch, which `ls` and `--help` do not need
+    from bench.methods.contract import DerainMethod
 
 
 def _family(target: str, *names: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 Under `torchrun` (its RANK / WORLD_SIZE / LOCAL_RANK variables) the process group is started with NCCL on CUDA
 and gloo on CPU; process r then uses cuda:LOCAL_RANK. Outside torchrun nothing is started and the barrier is
-the single-process identity. `bench run` shards images across the processes (bench.run_folder); MSDR-Net's
+the single-process identity. `bench run` shards images across the processes (bench.run.folder); MSDR-Net's
 training (msdr.distributed) adds its own collectives.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from bench.errors import BenchError
-from bench.provenance import resolve_device
+from bench.common.errors import BenchError
+from bench.run.provenance import resolve_device
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.assets import Asset, Store, sha256_file
-from bench.checkpoints import load_strict, read_state_dict
-from bench.errors import AssetError
+from bench.common.assets import Asset, Store, sha256_file
+from bench.common.errors import AssetError
+from bench.methods.checkpoints import load_strict, read_state_dict
 
 
 class Quantisation(StrEnum):
@@ -50,7 +50,7 @@ class MethodSpec:
     trained_on: str | None = None  # what the weights were trained on, in words, with `trained_on_source`
     training_set: str = ""  # the same as one short name, for listings ("RainTrainH", "Rain200H train")
     trained_on_source: str = ""
-    # dataset name -> why evaluating these weights on it scores training images (see bench.overlap)
+    # dataset name -> why evaluating these weights on it scores training images (see bench.data.overlap)
     training_overlaps: Mapping[str, str] = field(default_factory=dict)
     input_range: str = "RGB float32 in [0, 1]"
     size_policy: str = "any size, no padding"
@@ -73,7 +73,7 @@ class WeightsRecord:
     path: str
     sha256: str
     source: str  # "declared": the spec's weights, verified; "user": a file given to `prepare(weights=...)`
-    # what the file says about itself, and which historic layout was undone to load it (bench.checkpoints)
+    # what the file says about itself, and which historic layout was undone to load it (bench.methods.checkpoints)
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 

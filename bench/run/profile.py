@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.method import DerainMethod
-from bench.provenance import device_name
+from bench.methods.contract import DerainMethod
+from bench.run.provenance import device_name
 
 Size = tuple[int, int]  # (height, width)
 

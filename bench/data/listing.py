@@ -6,8 +6,8 @@
 """
 
 from bench import data
-from bench.assets import Store
-from bench.demo import DEMO_FOLDER
+from bench.common.assets import Store
+from bench.data.demo import DEMO_FOLDER
 
 
 def import_command(name: str) -> str:

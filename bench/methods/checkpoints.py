@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.errors import AssetError
+from bench.common.errors import AssetError
 
 DATA_PARALLEL_PREFIX = "module."
 STATE_DICT_ENTRIES = ("net", "state_dict", "model")  # where training checkpoints keep the network's weights

@@ -7,7 +7,7 @@
 `@` separates a method from its inference protocol, so no method is named `@rainy`. Each output's sha256 is
 recorded in its per-image row (`output_png_sha256`), each input's in the document's `images` section, so a
 report can check every file it shows. Files are written into a staging folder, `OUT/.images-partial/`, that
-`bench.results` moves into place before `results.json`: a folder holding results.json holds all its images. An
+`bench.results.schema` moves into place before `results.json`: a folder holding results.json holds all its images. An
 interrupted run leaves the staging folder with its journal; resumed, it keeps the images whose files are intact.
 """
 
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from bench.errors import writing
-from bench.results import IMAGES_FOLDER
+from bench.common.errors import writing
+from bench.results.schema import IMAGES_FOLDER
 
 if TYPE_CHECKING:  # the report reads saved images without importing the runner (and torch)
-    from bench.cell import ScoredImage
+    from bench.run.cell import ScoredImage
 
 RAINY, GROUND_TRUTH = "@rainy", "@ground-truth"
 PARTIAL = ".images-partial"  # the staging folder inside a results folder
@@ -100,7 +100,7 @@ class ImageKeeper:
 
     @property
     def folder(self) -> Path:
-        """The staged `images/` folder, for `bench.results.write_results` to move into place."""
+        """The staged `images/` folder, for `bench.results.schema.write_results` to move into place."""
         with writing(self.staging):
             (self.staging / IMAGES_FOLDER).mkdir(parents=True, exist_ok=True)  # zero images: an empty folder
         return self.staging / IMAGES_FOLDER

@@ -8,8 +8,8 @@ Counting parameters builds each network (torch, no weights).
 
 import importlib
 
-from bench.assets import Store
-from bench.registry import METHODS, build_method, family, method_names, parse_method_name
+from bench.common.assets import Store
+from bench.methods.registry import METHODS, build_method, family, method_names, parse_method_name
 
 HEADER = ("name", "trained on", "params", "weights", "published on")
 

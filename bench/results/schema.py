@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError, writing
+from bench.common.errors import BenchError, writing
 
 # v2: protocols carry a version and the MATLAB SSIM file they follow; matlab-double v2 downsamples as ssim.m
 SCHEMA = "derain-bench/results/v2"
@@ -23,7 +23,7 @@ _SCHEMA_V1 = "derain-bench/results/v1"
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.csv"
 PER_IMAGE_FILE = "per_image.csv"
-IMAGES_FOLDER = "images"  # bench.saved_images
+IMAGES_FOLDER = "images"  # bench.run.saved_images
 VERDICT_FILE = "reproduce.json"  # a `bench reproduce` folder's groups and verdicts (bench.suite), written last
 # what a published number is held to when neither a suite nor its check says otherwise (two published decimals:
 # +-0.01 dB, +-0.001 SSIM); bench.suite's default and the report's tolerance for published numbers outside a suite
@@ -40,11 +40,11 @@ class RunResult:
     rows: list[dict] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     limited_to: int | None = None  # --limit: the means are over a prefix of the set
-    profile: dict | None = None  # bench.profile.profile_method output (--profile)
+    profile: dict | None = None  # bench.run.profile.profile_method output (--profile)
     profile_summary: dict = field(default_factory=dict)  # its summary.csv columns (params, gflops@..., ...)
     non_finite_rules: dict[str, str] = field(default_factory=dict)  # column -> "propagate" | "omit" (default propagate)
-    training_overlap: str | None = None  # why the weights were trained on these images (bench.overlap), if so
-    batch_size: int = 1  # images through the network together (bench.cell)
+    training_overlap: str | None = None  # why the weights were trained on these images (bench.data.overlap), if so
+    batch_size: int = 1  # images through the network together (bench.run.cell)
 
     @property
     def n(self) -> int:

@@ -6,7 +6,7 @@ metric), `drifted` (its mean or any per-image value moved beyond the tolerance t
 (column definition, weights, dataset copy, inference protocol or the images scored differ), so a difference
 between them says nothing about drift. `exit_code` fails on anything but `same`, `noise` and `new`.
 
-Which tolerances apply depends on the hardware the two runs record (bench.provenance.hardware: processor,
+Which tolerances apply depends on the hardware the two runs record (bench.run.provenance.hardware: processor,
 vector extensions in use, threads, numeric libraries, GPU). On the same hardware outputs are bit-equal, so the
 tight DEFAULT_TOLERANCES hold and an output PNG whose sha256 changed is drift (an `outputs` cell per run). On
 different hardware, or where a run does not record it, the networks' outputs differ by a few one-level flips
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.results import VERDICT_FILE, load_results
+from bench.common.errors import BenchError
+from bench.results.schema import VERDICT_FILE, load_results
 
 # metric kind (the column's part before "@") -> tolerance; absolute unless the kind is in RELATIVE
 DEFAULT_TOLERANCES = {"psnr": 0.005, "ssim": 5e-5, "lpips": 1e-3, "niqe": 1e-3}
@@ -62,8 +62,8 @@ def describe_hardware_tolerances() -> str:
     return (
         f"Across hardware (another CPU or vector extension, thread count, numeric library or GPU, or a run that "
         f"does not record its hardware): {_list(HARDWARE_TOLERANCES)} ({HARDWARE_MARGIN}x the largest change "
-        "measured between emulated CPUs, never below the same-hardware tolerance; README: Across hardware); a move "
-        "within them is 'within hardware noise'."
+        "measured between emulated CPUs, never below the same-hardware tolerance; docs/drift-gate.md: Across "
+        "hardware); a move within them is 'within hardware noise'."
     )
 
 

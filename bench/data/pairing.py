@@ -1,0 +1,297 @@
+"""Pairing: which rainy file goes with which clean file, by name through a rule, never by sort order.
+
+Every way into the suite goes through here: a registered dataset's layouts (`bench.data.cards`), a folder with a
+known layout, two folders given by the user. A pairing that leaves any file unmatched, claims a clean file twice
+or meets an ambiguous stem is refused with the names of the files.
+"""
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common.errors import DatasetError
+from bench.data.images import HALVES, IMAGE_SUFFIXES, is_image_file
+
+_SHOWN = 5  # how many offending files an error message names before it only counts them
+
+
+@dataclass(frozen=True)
+class PairingRule:
+    """How the name of a rainy file gives the name of its clean file.
+
+    `pattern` must match the whole rainy file name; `clean` is a `str.format` template over the pattern's
+    named groups. `many_to_one` lets several rainy files share one clean file (Rain1400's 14 streak types);
+    otherwise every clean file belongs to exactly one rainy file. `rainy_half` marks side-by-side files, where
+    one file holds both images: the rainy image is that half and the clean image the other half. With
+    `any_extension`, the template gives a stem and the clean file is the one image of that stem, whatever its
+    extension (two clean images of one stem are ambiguous and refused).
+    """
+
+    name: str
+    pattern: str
+    clean: str
+    summary: str
+    many_to_one: bool = False
+    rainy_half: str | None = None
+    any_extension: bool = False
+
+    def clean_name(self, rainy_name: str) -> str | None:
+        """The clean file name for `rainy_name`, or None when the name does not fit the pattern."""
+        match = re.fullmatch(self.pattern, rainy_name)
+        return self.clean.format(**match.groupdict()) if match else None
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "rainy_pattern": self.pattern,
+            "clean_template": self.clean,
+            "many_to_one": self.many_to_one,
+            "rainy_half": self.rainy_half,
+        }
+
+
+_EXT = r"(?P<ext>\.[A-Za-z]+)"  # kept from the rainy name: rainy and clean files share their format
+RULES: dict[str, PairingRule] = {
+    rule.name: rule
+    for rule in (
+        PairingRule("same-name", r"(?P<file>.+)", "{file}", "the clean file has the rainy file's name"),
+        PairingRule(
+            "same-stem",
+            r"(?P<stem>.+)\.[^.]+",
+            "{stem}",
+            "the clean file has the rainy file's name up to the extension (1.png -> 1.jpg)",
+            any_extension=True,
+        ),
+        PairingRule("rain-prefix", rf"rain-(?P<id>\d+){_EXT}", "norain-{id}{ext}", "rain-XXX -> norain-XXX (PReNet)"),
+        PairingRule("jorder-x2", rf"norain-(?P<id>\d+)x2{_EXT}", "norain-{id}{ext}", "norain-Nx2 -> norain-N (JORDER)"),
+        PairingRule(
+            "rain1400",
+            rf"(?P<id>\d+)_(?:[1-9]|1[0-4]){_EXT}",
+            "{id}{ext}",
+            "N_K -> N for streak types K = 1..14 (DDN Rain1400)",
+            many_to_one=True,
+        ),
+        PairingRule("in-gt", rf"(?P<id>.+)_in{_EXT}", "{id}_GT{ext}", "N_in -> N_GT (original Rain12)"),
+        PairingRule("gt-suffix", rf"(?P<stem>.+?){_EXT}", "{stem}gt{ext}", "NNN -> NNNgt (SPA-Data)"),
+        PairingRule(
+            "side-by-side",
+            r"(?P<file>.+)",
+            "{file}",
+            "one file holds both images: rainy left half, clean right half (DID-MDN)",
+            rainy_half="left",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a copy of a dataset keeps its files, relative to its root ("." is the root itself)."""
+
+    rainy: str
+    clean: str  # the same folder as `rainy` when rainy and clean files share a folder
+    rule: str  # a key of RULES
+
+    @property
+    def pairing(self) -> PairingRule:
+        return RULES[self.rule]
+
+    def describe(self) -> str:
+        """In words, for messages: `rainy in rain/, clean in norain/: the clean file has the rainy file's name`."""
+
+        def folder(name: str) -> str:
+            return "the folder itself" if name == "." else f"{name}/"
+
+        if self.rainy == self.clean:
+            where = f"rainy and clean in {folder(self.rainy)}"
+        else:
+            where = f"rainy in {folder(self.rainy)}, clean in {folder(self.clean)}"
+        return f"{where}: {self.pairing.summary}"
+
+
+# Rainy and clean folder names seen in published copies and training code (BasicSR's lq/gt, Restormer's
+# input/target, ...): each is tried with the same file name, then the same stem.
+_FOLDER_PAIRS = (
+    ("rain", "norain"),
+    ("input", "target"),
+    ("lq", "gt"),
+    ("input", "gt"),
+    ("rainy", "clean"),
+    ("rain", "groundtruth"),
+)
+
+# What `open_folder` recognises without a card, tried in this order. Side-by-side files are not guessed
+# (any folder of images would fit); they need a card that declares them.
+KNOWN_LAYOUTS = (
+    *(Layout(rainy, clean, rule) for rainy, clean in _FOLDER_PAIRS for rule in ("same-name", "same-stem")),
+    Layout("rain", "norain", "rain-prefix"),
+    Layout("rain", "norain", "jorder-x2"),
+    Layout("rain/X2", "norain", "jorder-x2"),
+    Layout("rainy", ".", "rain-prefix"),
+    Layout("rainy_image", "ground_truth", "rain1400"),
+    Layout("rain", "gt", "gt-suffix"),
+    Layout(".", ".", "in-gt"),
+)
+
+# How `open_folder_pair` pairs two folders given by the user, tried in this order
+FOLDER_PAIR_RULES = ("same-name", "same-stem", "rain-prefix", "jorder-x2", "gt-suffix", "rain1400")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One test image and its ground truth.
+
+    For side-by-side files (`half` set) `rainy` and `clean` are the same file: `half` is the half ("left" or
+    "right") holding the rainy image, the other half holds the clean image, split at the middle column.
+    """
+
+    name: str
+    rainy: Path
+    clean: Path | None  # None: no ground truth
+    half: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.half not in (None, *HALVES):
+            raise ValueError(f"sample {self.name}: half must be None or one of {HALVES}, got {self.half!r}")
+
+
+@dataclass(frozen=True)
+class _Pairing:
+    """One attempt at pairing a folder with one layout."""
+
+    layout: Layout
+    samples: tuple[Sample, ...]
+    unmatched: tuple[str, ...]  # rainy files without their clean file
+    unreferenced: tuple[str, ...]  # clean files no rainy file points at
+    duplicates: tuple[str, ...]  # clean files claimed twice under a one-to-one rule; sample names used twice
+
+    @property
+    def complete(self) -> bool:
+        return not (self.unmatched or self.unreferenced or self.duplicates)
+
+    def problem(self, root: Path) -> str:
+        parts = [
+            summarise_names("rainy files without a clean file", self.unmatched),
+            summarise_names("clean files that no rainy file pairs with", self.unreferenced),
+            summarise_names("duplicates", self.duplicates),
+        ]
+        found = "; ".join(part for part in parts if part)
+        return f"{root}: pairing {self.layout.describe()} is incomplete: {found}"
+
+
+def pair_folder(path: Path, layouts: tuple[Layout, ...]) -> tuple[Path, Layout, tuple[Sample, ...]]:
+    root = _find_root(path, layouts)
+    attempts = [_pair(root, layout) for layout in layouts if _applies(root, layout)]
+    for attempt in attempts:
+        if attempt.complete:
+            return root, attempt.layout, attempt.samples
+    # the attempt that paired most, then left fewest files over (an ambiguous stem leaves none); the first on a tie
+    closest = max(attempts, key=lambda a: (len(a.samples), -len(a.unmatched) - len(a.unreferenced)))
+    raise DatasetError(closest.problem(root))
+
+
+def _find_root(path: Path, layouts: tuple[Layout, ...]) -> Path:
+    """`path` itself if a layout applies there, else the one subfolder where one does."""
+    if any(_applies(path, layout) for layout in layouts):
+        return path
+    candidates = [
+        folder
+        for folder in sorted(path.iterdir())
+        if folder.is_dir()
+        and not folder.name.startswith((".", "__MACOSX"))
+        and any(_applies(folder, layout) for layout in layouts)
+    ]
+    if not candidates:
+        if not holds_images(path, depth=2):
+            raise DatasetError(
+                f"no images found in {path} or its subfolders ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                "point --dataset-dir at the folder holding the dataset, or pass --rainy-dir and --clean-dir"
+            )
+        known = "; ".join(layout.describe() for layout in layouts)
+        raise DatasetError(
+            f"{path}: no known dataset layout in it or in its subfolders; looked for: {known}. For any other "
+            "arrangement pass --rainy-dir and --clean-dir"
+        )
+    if len(candidates) > 1:
+        names = ", ".join(folder.name for folder in candidates)
+        raise DatasetError(f"{path}: several subfolders hold a dataset ({names}); point at one of them")
+    return candidates[0]
+
+
+def holds_images(folder: Path, depth: int) -> bool:
+    """Whether `folder` or its subfolders down to `depth` levels hold an image file."""
+    entries = [entry for entry in folder.iterdir() if not entry.name.startswith(".")]
+    if any(is_image_file(entry) for entry in entries):
+        return True
+    return depth > 0 and any(holds_images(entry, depth - 1) for entry in entries if entry.is_dir())
+
+
+def _applies(root: Path, layout: Layout) -> bool:
+    rainy, clean = root / layout.rainy, root / layout.clean
+    return rainy.is_dir() and clean.is_dir() and bool(_rainy_names(rainy, clean, layout.pairing))
+
+
+def _rainy_names(rainy: Path, clean: Path, rule: PairingRule) -> list[str]:
+    names = image_names(rainy)
+    if rainy == clean and rule.rainy_half is None:
+        # rainy and clean files share the folder: the rule's pattern tells which are rainy
+        names = [name for name in names if rule.clean_name(name) is not None]
+    return names
+
+
+def _pair(root: Path, layout: Layout) -> _Pairing:
+    rule = layout.pairing
+    rainy_dir, clean_dir = root / layout.rainy, root / layout.clean
+    rainy_names = _rainy_names(rainy_dir, clean_dir, rule)
+    clean_names = set(image_names(clean_dir))
+    if rainy_dir == clean_dir and rule.rainy_half is None:
+        clean_names -= set(rainy_names)
+    by_stem: dict[str, list[str]] = {}
+    if rule.any_extension:
+        for clean in clean_names:
+            by_stem.setdefault(Path(clean).stem, []).append(clean)
+    pairs, unmatched, ambiguous, undecided = {}, [], [], set()
+    for name in rainy_names:
+        clean = rule.clean_name(name)
+        if rule.any_extension and clean is not None:
+            candidates = sorted(by_stem.get(clean, []))
+            if len(candidates) > 1:
+                ambiguous.append(f"{name} ({' or '.join(candidates)})")
+                undecided.update(candidates)
+                continue
+            clean = candidates[0] if candidates else f"{clean}.*"
+        if clean in clean_names:
+            pairs[name] = clean
+        else:
+            unmatched.append(f"{name} (no {clean})" if clean else f"{name} (name does not fit {rule.name})")
+    claims = Counter(pairs.values())
+    duplicates = [] if rule.many_to_one else [f"{c} (paired {k} times)" for c, k in claims.items() if k > 1]
+    duplicates += [f"ambiguous stem: {entry}" for entry in ambiguous]
+    stems = Counter(Path(name).stem for name in pairs)
+    duplicates += [f"sample name {stem} ({k} rainy files)" for stem, k in stems.items() if k > 1]
+    samples = [Sample(Path(r).stem, rainy_dir / r, clean_dir / c, rule.rainy_half) for r, c in pairs.items()]
+    return _Pairing(
+        layout=layout,
+        samples=tuple(sorted(samples, key=lambda sample: natural_key(sample.name))),
+        unmatched=tuple(sorted(unmatched, key=natural_key)),
+        unreferenced=tuple(sorted(clean_names - set(claims) - undecided, key=natural_key)),
+        duplicates=tuple(sorted(duplicates, key=natural_key)),
+    )
+
+
+def image_names(folder: Path) -> list[str]:
+    return [path.name for path in folder.iterdir() if is_image_file(path)]
+
+
+def natural_key(name: str) -> tuple:
+    """Order "norain-2" before "norain-10" (for stable, readable output; pairing never uses order)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+def summarise_names(what: str, items: tuple[str, ...]) -> str:
+    if not items:
+        return ""
+    more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
+    return f"{len(items)} {what}: {', '.join(items[:_SHOWN])}{more}"

@@ -1,0 +1,65 @@
+"""Validation from file headers, before any model runs: the count a card expects, complete and decodable
+files, equal sizes within a pair, even widths of side-by-side files; and which files are byte-identical."""
+
+from pathlib import Path
+
+from bench.common.errors import DatasetError
+from bench.data.cards import DatasetCard
+from bench.data.images import header_notes, inspect_image
+from bench.data.pairing import Sample, summarise_names
+
+
+def check_count(card: DatasetCard | None, found: int, root: Path, allow_incomplete: bool) -> bool:
+    """True when the count is the card's; False for an accepted partial copy."""
+    if card is None or found == card.pairs:
+        return True
+    if allow_incomplete:
+        return False
+    raise DatasetError(
+        f"{card.name}: {root} holds {found} pairs but the card expects {card.pairs}; allow incomplete "
+        "datasets explicitly (allow_incomplete=True, --allow-incomplete) to use it, marked incomplete"
+    )
+
+
+def identical_files(digests: dict[str, str | None]) -> list[list[str]]:
+    """Groups of names whose files have the same sha256 (None: no file), in the order of `digests`."""
+    by_digest: dict[str, list[str]] = {}
+    for name, digest in digests.items():
+        if digest is not None:
+            by_digest.setdefault(digest, []).append(name)
+    return [names for names in by_digest.values() if len(names) > 1]
+
+
+def check_headers(root: Path, samples: tuple[Sample, ...]) -> tuple[str, ...]:
+    """Read every header once: complete, decodable files; equal sizes within pairs; even side-by-side widths.
+
+    Returns the header warnings: per role and kind of note (bench.data.images.header_notes), the samples it concerns.
+    """
+    sizes: dict[Path, tuple[int, int]] = {}
+    noted: dict[str, list[str]] = {}
+
+    def size(path: Path, sample: str, role: str) -> tuple[int, int]:
+        if path not in sizes:
+            header = inspect_image(path)
+            sizes[path] = (header.width, header.height)
+            for note in header_notes(path, header):
+                noted.setdefault(f"{role}: {note}", []).append(sample)
+        return sizes[path]
+
+    problems = []
+    for sample in samples:
+        rainy = size(sample.rainy, sample.name, "rainy input")
+        if sample.half is not None and rainy[0] % 2:
+            problems.append(f"{sample.rainy.name} (side-by-side, odd width {rainy[0]})")
+        elif (
+            sample.half is None
+            and sample.clean is not None
+            and size(sample.clean, sample.name, "ground truth") != rainy
+        ):
+            clean = sizes[sample.clean]
+            rainy_file, clean_file = (path.relative_to(root).as_posix() for path in (sample.rainy, sample.clean))
+            problems.append(f"{sample.name} ({rainy_file} {rainy[0]}x{rainy[1]}, {clean_file} {clean[0]}x{clean[1]})")
+    if problems:
+        unusable = summarise_names("pairs that cannot be compared pixel by pixel", tuple(problems))
+        raise DatasetError(f"{root}: {unusable}")
+    return tuple(f"{what}: {summarise_names('images', tuple(names))}" for what, names in noted.items())
