@@ -39,9 +39,11 @@ def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, help="cache root ($DERAIN_BENCH_CACHE, default ~/.cache/derain-bench)")
 
 
-def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+def _add_selection_options(parser: argparse.ArgumentParser, methods_required: bool = True) -> None:
     """What runs on what, and how: shared by `run` and `conformance`."""
-    parser.add_argument("--methods", type=_names, required=True, help="comma-separated, e.g. prenet.rain100h,identity")
+    parser.add_argument(
+        "--methods", type=_names, required=methods_required, default=(), help="comma-separated, e.g. prenet.rain100h"
+    )
     parser.add_argument("--datasets", type=_names, default=(), help="comma-separated dataset names (default: demo)")
     parser.add_argument("--dataset-dir", help="score your own folder (layout detected; with one --datasets, its card)")
     parser.add_argument("--rainy-dir", help="score two folders of yours: the rainy images (with --clean-dir)")
@@ -147,6 +149,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(run, "results folder (default: results/<time>-<config hash>)")
     _add_store_options(run)
 
+    score = commands.add_parser(
+        "score",
+        help="score a folder of your outputs against a set's ground truth, as a method of its own",
+        description="Pair the files in OUTPUTS with the images of --dataset (or of --rainy-dir/--clean-dir) by name, "
+        "never by order: an output may carry the rainy input's name, the ground truth's, either with another "
+        "extension, or the number in the rainy input's name (1.png for rain-001.png). Validate them as inputs "
+        "(8-bit, no transparency, the image's size), score them exactly as they decode, and write the same results "
+        "as `run`, with a method cell of kind outputs. Exit 2 on bad input, with nothing written.",
+    )
+    score.add_argument("outputs", type=Path, metavar="OUTPUTS", help="the folder of your derained images")
+    score.add_argument("--name", required=True, help="what your method is called in the results, e.g. mynet")
+    score.add_argument("--dataset", help="the registered set the outputs were made from, e.g. rain100h")
+    score.add_argument("--rainy-dir", help="a set of your own: its rainy images (with --clean-dir)")
+    score.add_argument("--clean-dir", help="a set of your own: its ground truth (with --rainy-dir)")
+    score.add_argument("--description", default="", help="one line on the method, recorded")
+    score.add_argument(
+        "--trained-on",
+        type=_names,
+        default=(),
+        help="the sets it was trained on (dataset names), for the overlap check",
+    )
+    score.add_argument("--params", type=int, help="its parameter count, recorded and shown as declared")
+    score.add_argument("--gmacs", type=float, help="its GMACs per image, recorded and shown as declared")
+    score.add_argument(
+        "--metrics", type=_names, default=("psnr", "ssim"), help="psnr,ssim,lpips,niqe (default psnr,ssim)"
+    )
+    score.add_argument("--protocols", type=_names, default=("matlab-double",), help="PSNR/SSIM conventions, or 'all'")
+    score.add_argument("--limit", type=int, help="score only the first N images of the set")
+    score.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="score the images that have an output when some have none (a partial result: no published comparison)",
+    )
+    score.add_argument("--device", default="auto", help="where LPIPS runs: auto, cpu, cuda ...")
+    score.add_argument(
+        "--skip-unavailable-metrics", action="store_true", help="drop a metric whose backend files are missing"
+    )
+    score.add_argument(
+        "--save-images", action="store_true", help="also keep the inputs and each output as scored under OUT/images/"
+    )
+    _add_output_options(score, "results folder (default: results/<time>-<config hash>)")
+    _add_store_options(score)
+
     conformance = commands.add_parser(
         "conformance",
         help="score the outputs with the official MATLAB scripts in GNU Octave and compare, image by image",
@@ -155,7 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         "the largest |ours - official| and its image. Exit 0 when all are within tolerance "
         "(PSNR 1e-6 dB, SSIM 1e-7), 1 when not, 2 on bad input.",
     )
-    _add_selection_options(conformance)
+    _add_selection_options(conformance, methods_required=False)
+    conformance.add_argument(
+        "--outputs", type=Path, help="instead of --methods: a folder of your outputs (paired as `score` pairs them)"
+    )
+    conformance.add_argument("--dataset", help="with --outputs: the registered set they belong to")
+    conformance.add_argument("--name", default="outputs", help="with --outputs: the method's name (default outputs)")
     conformance.add_argument(
         "--protocols",
         type=_names,
@@ -260,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {
             "run": _run,
+            "score": _score,
             "conformance": _conformance,
             "report": _report,
             "reproduce": _reproduce,
@@ -298,10 +349,8 @@ def _store(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace) -> int:
     from bench.metrics import PROTOCOLS
-    from bench.results import schema
     from bench.run import runner
     from bench.run.distributed import launched_by_torchrun
-    from bench.run.folder import run_into
 
     protocols = tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols
     profile = None
@@ -322,6 +371,64 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.out is None and launched_by_torchrun():
         raise BenchError("under torchrun every rank writes into one results folder: pass --out DIR")
+    return _run_and_print(config, args, workers=args.workers)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from bench.metrics import PROTOCOLS
+
+    config = _outputs_config(
+        args,
+        metrics=args.metrics,
+        protocols=tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols,
+        skip_unavailable_metrics=args.skip_unavailable_metrics,
+    )
+    return _run_and_print(config, args, workers=None)
+
+
+def _outputs_config(args: argparse.Namespace, **settings):
+    """The RunConfig that scores the folder `args.outputs` as a method (`score`, `conformance --outputs`)."""
+    from bench.methods.outputs import DeclaredOutputs
+    from bench.run import runner
+
+    if getattr(args, "methods", ()):
+        raise BenchError("score a folder of outputs on its own: --methods does not go with --outputs")
+    if args.dataset is None and args.clean_dir is None:
+        raise BenchError("say which set the outputs belong to: --dataset NAME, or --rainy-dir A --clean-dir B")
+    if args.dataset is not None and args.clean_dir is not None:
+        raise BenchError("pass either --dataset or --rainy-dir with --clean-dir, not both")
+    if args.clean_dir is not None and args.rainy_dir is None:
+        raise BenchError(
+            "pass --rainy-dir too: the rainy inputs show that the outputs are not the inputs, and the report shows them"
+        )
+    if not args.outputs.is_dir():
+        raise BenchError(f"{args.outputs} is not a folder: pass the folder holding your outputs")
+    declared = DeclaredOutputs(
+        folder=str(args.outputs.resolve()),
+        name=args.name,
+        description=getattr(args, "description", ""),
+        trained_on=getattr(args, "trained_on", ()),
+        params=getattr(args, "params", None),
+        gmacs=getattr(args, "gmacs", None),
+    )
+    return runner.RunConfig(
+        methods=(),
+        datasets=(args.dataset,) if args.dataset else (),
+        rainy_dir=args.rainy_dir,
+        clean_dir=args.clean_dir,
+        limit=args.limit,
+        device=args.device,
+        allow_incomplete=args.allow_incomplete,
+        outputs=declared,
+        **settings,
+    )
+
+
+def _run_and_print(config, args: argparse.Namespace, workers: int | None) -> int:
+    """Run `config` into --out (or a fresh results/ folder), then print its summary."""
+    from bench.results import schema
+    from bench.run.folder import run_into
+
     out = args.out or Path("results") / f"{_stamp()}-{config.digest()[:8]}"
     schema.ensure_writable(out, args.overwrite)
     document = run_into(
@@ -332,7 +439,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         log=_log,
         overwrite=args.overwrite,
-        workers=args.workers,
+        workers=workers,
     )
     if document is not None:  # under torchrun, rank 0 writes the results and prints them
         print(_format_summary(document))
@@ -372,7 +479,12 @@ def _stamp() -> str:
 def _conformance(args: argparse.Namespace) -> int:
     from bench.conformance.check import REPORT_FILE, check, format_report
 
-    config = _run_config(args, metrics=("psnr", "ssim"), protocols=args.protocols)
+    if args.outputs is not None:
+        config = _outputs_config(args, metrics=("psnr", "ssim"), protocols=args.protocols)
+    elif not args.methods:
+        raise BenchError("say what to check: --methods A,B (run them), or --outputs DIR --dataset NAME (your files)")
+    else:
+        config = _run_config(args, metrics=("psnr", "ssim"), protocols=args.protocols)
     out = args.out or Path("results") / f"{_stamp()}-conformance"
     report = check(
         config,
@@ -467,6 +579,9 @@ def _format_summary(document: dict) -> str:
     if "wall_s" in document.get("processes", {}):  # torchrun: this document is rank 0's merge of the ranks' rows
         processes = document["processes"]
         lines.append(f"wall {processes['wall_s']:.1f} s on {processes['world_size']} ranks (torchrun)")
+        return "\n".join(lines)
+    if all(run["method_spec"].get("kind") == "outputs" for run in document["runs"]):  # `score`: no model ran
+        lines.append(f"wall {timing['wall_s']:.1f} s: reading and scoring {timing['score_s']:.1f} s (no model ran)")
         return "\n".join(lines)
     profiled = f", profiling {timing['profile_s']:.1f} s" if timing["profile_s"] else ""
     lines.append(

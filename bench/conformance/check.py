@@ -25,6 +25,7 @@ from bench.common.errors import BenchError
 from bench.common.names import unknown_name
 from bench.conformance import octave
 from bench.conformance.official import OFFICIAL_SCRIPTS, OfficialScript
+from bench.data.images import inspect_image
 from bench.results.schema import RESULTS_FILE, write_json, write_results
 from bench.run import runner
 from bench.run.cell import ScoredImage
@@ -120,6 +121,7 @@ def check(
             octave.install_drivers(folder)
         saved = _SavedImages(staging)
         document = runner.run(config, store, progress=progress, log=log, on_output=saved)
+        originals = _user_files(saved, document)
         ours = {
             image_key(run["method"], run["dataset"], row["image"]): row
             for run in document["runs"]
@@ -136,6 +138,8 @@ def check(
             "octave": {"executable": executable, "version": octave_version},
             "tolerance": TOLERANCE,
             "images": len(saved.pairs),
+            # `--outputs`: how many of them the scripts read as the user's own files (RGB PNGs), not decoded copies
+            "user_files": originals if config.outputs is not None else None,
             "results": RESULTS_FILE,
             "passed": all(c["passed"] for c in checks),
             "checks": checks,
@@ -146,6 +150,22 @@ def check(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _user_files(saved: _SavedImages, document: dict) -> int:
+    """Point the official scripts at a scored folder's own files where they are 8-bit RGB PNGs, which Octave's
+    imread reads as the very pixels scored (a greyscale, palette or JPEG file keeps its decoded RGB copy)."""
+    count = 0
+    for run in document["runs"]:
+        outputs = run["method_spec"].get("outputs")
+        for row in run["rows"] if outputs else ():
+            path = Path(outputs["folder"]) / row["output_file"]
+            header = inspect_image(path)
+            if (header.format, header.mode) == ("PNG", "RGB"):
+                key = image_key(run["method"], run["dataset"], row["image"])
+                saved.pairs[key] = (str(path), saved.pairs[key][1])
+                count += 1
+    return count
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -170,7 +190,8 @@ def _replace_folder(staging: Path, out: Path) -> None:
 
 def _run_official(executable: str, root: Path, script: OfficialScript, pairs: dict) -> dict[str, list[float]]:
     folder = root / "octave" / script.name
-    lines = [f"{key}\t../../{output}\t../../{target}\n" for key, (output, target) in pairs.items()]
+    # relative to the script's folder, root/octave/<script>/; an absolute path (a user's own file) stays as it is
+    lines = [f"{key}\t{Path('../..', output).as_posix()}\t../../{target}\n" for key, (output, target) in pairs.items()]
     (folder / "pairs.tsv").write_text("".join(lines), encoding="utf-8")
     rows = octave.run_driver(executable, folder, script.driver, script.name, len(pairs))
     official = {row[0]: [float(v) for v in row[1:]] for row in rows}
@@ -270,6 +291,11 @@ def format_report(report: dict) -> str:
                 f"psnr {residual['psnr']['max_abs_difference']:.2e} dB, "
                 f"ssim {residual['ssim']['max_abs_difference']:.2e} (worst psnr: {residual['psnr']['worst_image']})"
             )
+    if report.get("user_files") is not None and report["user_files"] < report["images"]:
+        lines.append(
+            f"{report['images'] - report['user_files']} of your outputs are not 8-bit RGB PNGs: the scripts read "
+            "their decoded RGB copies (outputs/), the rest your own files"
+        )
     verdict = "all within tolerance" if report["passed"] else "OUT OF TOLERANCE"
     lines.append(f"{report['images']} images, Octave {report['octave']['version']}: {verdict}")
     return "\n".join(lines)

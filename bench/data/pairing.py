@@ -7,6 +7,7 @@ or meets an ambiguous stem is refused with the names of the files.
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,6 +158,79 @@ class Sample:
             raise ValueError(f"sample {self.name}: half must be None or one of {HALVES}, got {self.half!r}")
 
 
+# How a user's outputs may be named after the images of a set, tried in this order: after the rainy input or the
+# ground truth, with its extension or another one, or by the number in the rainy input's name, as Restormer's and
+# MPRNet's test scripts name the outputs of sets they renumbered (rain-001.png -> 1.png).
+_NUMBER = PairingRule(
+    "number",
+    r"\D*?0*(?P<id>\d+)\D*\.[^.]+",
+    "{id}",
+    "the number in the rainy file's name (rain-001.png -> 1.png)",
+    any_extension=True,
+)
+OUTPUT_NAMINGS = (
+    ("rainy input", RULES["same-name"]),
+    ("ground truth", RULES["same-name"]),
+    ("rainy input", RULES["same-stem"]),
+    ("ground truth", RULES["same-stem"]),
+    ("rainy input", _NUMBER),
+)
+
+
+@dataclass(frozen=True)
+class OutputPairing:
+    """A folder of outputs paired with the images of a set by one naming (OUTPUT_NAMINGS)."""
+
+    naming: str  # in words: "the rainy input's name", "the number in the rainy input's name", ...
+    files: dict[str, str]  # sample name -> its output's file name in the folder
+    missing: tuple[str, ...]  # images without an output, each with the file looked for
+    extra: tuple[str, ...]  # output files no image pairs with
+    duplicates: tuple[str, ...]  # ambiguous stems, files claimed twice
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.extra or self.duplicates)
+
+    def problem(self) -> str:
+        parts = [
+            summarise_names("images without an output", self.missing),
+            summarise_names("files that no image pairs with", self.extra),
+            summarise_names("duplicates", self.duplicates),
+        ]
+        return f"closest by {self.naming}: " + "; ".join(part for part in parts if part)
+
+
+def pair_outputs(folder: Path, samples: tuple[Sample, ...], *, allow_missing: bool = False) -> OutputPairing:
+    """Pair a folder of outputs with `samples` by name, never by order: the first naming of OUTPUT_NAMINGS that
+    gives every sample exactly one output and leaves no file over. With `allow_missing`, the first that leaves
+    no file over and no ambiguity, whatever it misses (a partial result)."""
+    outputs = set(image_names(folder))
+    if not outputs:
+        raise DatasetError(f"no images in {folder} ({', '.join(sorted(IMAGE_SUFFIXES))}); point at your outputs")
+    attempts = []
+    for role, rule in OUTPUT_NAMINGS:
+        files = [sample.rainy if role == "rainy input" else sample.clean for sample in samples]
+        by_name = {file.name: sample.name for file, sample in zip(files, samples, strict=True) if file is not None}
+        if len(by_name) < len(samples):  # a name several images share (Rain1400's ground truths), or none
+            continue
+        match = _match(by_name, outputs, rule)
+        naming = f"the number in the {role}'s name" if rule is _NUMBER else f"the {role}'s name"
+        if rule.any_extension and rule is not _NUMBER:
+            naming += " with any extension"
+        paired = {by_name[name]: file for name, file in match.pairs.items()}
+        attempts.append(OutputPairing(naming, paired, match.unmatched, match.unreferenced, match.duplicates))
+    for attempt in attempts:
+        if attempt.complete or (allow_missing and attempt.files and not (attempt.extra or attempt.duplicates)):
+            return attempt
+    closest = max(attempts, key=lambda a: (len(a.files), -len(a.extra)))
+    hint = "" if allow_missing else "; --allow-incomplete scores the images that have one, as a partial result"
+    if closest.extra or closest.duplicates:
+        hint = "; name each output after its rainy input or its ground truth (pairing is by name, never by order)"
+    raise DatasetError(
+        f"{folder}: the outputs do not pair with the set's {len(samples)} images: {closest.problem()}{hint}"
+    )
+
+
 @dataclass(frozen=True)
 class _Pairing:
     """One attempt at pairing a folder with one layout."""
@@ -248,35 +322,56 @@ def _pair(root: Path, layout: Layout) -> _Pairing:
     clean_names = set(image_names(clean_dir))
     if rainy_dir == clean_dir and rule.rainy_half is None:
         clean_names -= set(rainy_names)
+    match = _match(rainy_names, clean_names, rule)
+    duplicates = list(match.duplicates)
+    stems = Counter(Path(name).stem for name in match.pairs)
+    duplicates += [f"sample name {stem} ({k} rainy files)" for stem, k in stems.items() if k > 1]
+    samples = [Sample(Path(r).stem, rainy_dir / r, clean_dir / c, rule.rainy_half) for r, c in match.pairs.items()]
+    return _Pairing(
+        layout=layout,
+        samples=tuple(sorted(samples, key=lambda sample: natural_key(sample.name))),
+        unmatched=match.unmatched,
+        unreferenced=match.unreferenced,
+        duplicates=tuple(sorted(duplicates, key=natural_key)),
+    )
+
+
+@dataclass(frozen=True)
+class _Match:
+    pairs: dict[str, str]  # name -> the file it pairs with
+    unmatched: tuple[str, ...]  # names without their file, each with the file it looked for
+    unreferenced: tuple[str, ...]  # files no name pairs with
+    duplicates: tuple[str, ...]  # files claimed twice under a one-to-one rule; ambiguous stems
+
+
+def _match(names: Iterable[str], files: set[str], rule: PairingRule) -> _Match:
+    """Pair each of `names` with the one of `files` that `rule` names: the one step every pairing goes through,
+    a dataset's rainy files with its clean files as much as a dataset's images with a user's outputs."""
     by_stem: dict[str, list[str]] = {}
     if rule.any_extension:
-        for clean in clean_names:
-            by_stem.setdefault(Path(clean).stem, []).append(clean)
+        for file in files:
+            by_stem.setdefault(Path(file).stem, []).append(file)
     pairs, unmatched, ambiguous, undecided = {}, [], [], set()
-    for name in rainy_names:
-        clean = rule.clean_name(name)
-        if rule.any_extension and clean is not None:
-            candidates = sorted(by_stem.get(clean, []))
+    for name in names:
+        target = rule.clean_name(name)
+        if rule.any_extension and target is not None:
+            candidates = sorted(by_stem.get(target, []))
             if len(candidates) > 1:
                 ambiguous.append(f"{name} ({' or '.join(candidates)})")
                 undecided.update(candidates)
                 continue
-            clean = candidates[0] if candidates else f"{clean}.*"
-        if clean in clean_names:
-            pairs[name] = clean
+            target = candidates[0] if candidates else f"{target}.*"
+        if target in files:
+            pairs[name] = target
         else:
-            unmatched.append(f"{name} (no {clean})" if clean else f"{name} (name does not fit {rule.name})")
+            unmatched.append(f"{name} (no {target})" if target else f"{name} (name does not fit {rule.name})")
     claims = Counter(pairs.values())
     duplicates = [] if rule.many_to_one else [f"{c} (paired {k} times)" for c, k in claims.items() if k > 1]
     duplicates += [f"ambiguous stem: {entry}" for entry in ambiguous]
-    stems = Counter(Path(name).stem for name in pairs)
-    duplicates += [f"sample name {stem} ({k} rainy files)" for stem, k in stems.items() if k > 1]
-    samples = [Sample(Path(r).stem, rainy_dir / r, clean_dir / c, rule.rainy_half) for r, c in pairs.items()]
-    return _Pairing(
-        layout=layout,
-        samples=tuple(sorted(samples, key=lambda sample: natural_key(sample.name))),
+    return _Match(
+        pairs=pairs,
         unmatched=tuple(sorted(unmatched, key=natural_key)),
-        unreferenced=tuple(sorted(clean_names - set(claims) - undecided, key=natural_key)),
+        unreferenced=tuple(sorted(files - set(claims) - undecided, key=natural_key)),
         duplicates=tuple(sorted(duplicates, key=natural_key)),
     )
 

@@ -3,9 +3,10 @@ files, equal sizes within a pair, even widths of side-by-side files; and which f
 
 from pathlib import Path
 
+from bench.common.assets import sha256_file
 from bench.common.errors import DatasetError
 from bench.data.cards import DatasetCard
-from bench.data.images import header_notes, inspect_image
+from bench.data.images import header_notes, inspect_image, read_image
 from bench.data.pairing import Sample, summarise_names
 
 
@@ -63,3 +64,49 @@ def check_headers(root: Path, samples: tuple[Sample, ...]) -> tuple[str, ...]:
         unusable = summarise_names("pairs that cannot be compared pixel by pixel", tuple(problems))
         raise DatasetError(f"{root}: {unusable}")
     return tuple(f"{what}: {summarise_names('images', tuple(names))}" for what, names in noted.items())
+
+
+def check_outputs(
+    folder: Path, samples: tuple[Sample, ...], files: dict[str, str], inputs: dict[str, tuple[str, str | None]]
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Validate a user's outputs as inputs are validated, from their headers: complete, decodable, 8-bit, and the
+    size of their image (never resized or cropped here). Returns the warnings (conversions, lossy data, outputs
+    byte-identical to their ground truth or to their rainy input) and each output's sha256 by sample name.
+
+    `files` maps sample names to file names in `folder`; `inputs` maps them to the (rainy, clean) sha256s."""
+    noted: dict[str, list[str]] = {}
+    problems, digests = [], {}
+    same_as: dict[str, list[str]] = {"ground truth": [], "rainy input": []}
+    for sample in samples:
+        if sample.name not in files:
+            continue
+        path = folder / files[sample.name]
+        header = inspect_image(path)
+        if "A" in header.mode or header.mode == "P":  # transparency shows only in the pixels: refuse it now
+            read_image(path)
+        for note in header_notes(path, header):
+            noted.setdefault(f"outputs: {note}", []).append(sample.name)
+        expected = inspect_image(sample.rainy)
+        width = expected.width // 2 if sample.half is not None else expected.width
+        if (header.width, header.height) != (width, expected.height):
+            problems.append(
+                f"{sample.name} ({path.name} {header.width}x{header.height}, its image {width}x{expected.height})"
+            )
+        digests[sample.name] = sha256_file(path)
+        rainy, clean = inputs[sample.name]
+        if digests[sample.name] == clean:
+            same_as["ground truth"].append(sample.name)
+        elif digests[sample.name] == rainy:
+            same_as["rainy input"].append(sample.name)
+    if problems:
+        sizes = summarise_names("outputs of another size than their image", tuple(problems))
+        raise DatasetError(
+            f"{folder}: {sizes}; nothing is resized or cropped here: crop padded outputs (to a multiple of 8, say) "
+            "back to the image's size before scoring"
+        )
+    warnings = [f"{what}: {summarise_names('images', tuple(names))}" for what, names in noted.items()]
+    for role, names in same_as.items():
+        if names:
+            hint = " (is the folder the set's own?)" if role == "rainy input" else ""
+            warnings.append(f"outputs byte-identical to their {role}{hint}: {summarise_names('images', tuple(names))}")
+    return tuple(warnings), digests

@@ -37,6 +37,7 @@ class Quantisation(StrEnum):
     # script saves and scores its predictions (B201cv/MSDR-Net, its Keras training script). Bit for bit TRUNCATE of
     # (y + 1) / 2 (halving is exact), but not y * 127.5 + 127.5, which rounds up a grey level at some values
     TRUNCATE_SIGNED = "truncate-signed"
+    AS_SAVED = "as-saved"  # outputs read from a user's files (bench.methods.outputs): already 8-bit, nothing to do
 
 
 @dataclass(frozen=True)
@@ -80,10 +81,14 @@ class WeightsRecord:
 class DerainMethod:
     """A network wrapped with its spec, weights and pre/post-processing.
 
+    `kind` is "network"; a folder of outputs scored as a method is of kind "outputs" (bench.methods.outputs).
+
     `build` makes the untrained network; when the spec declares weights they are fetched, verified and
     loaded with `strict=True` by `prepare`. Subclasses override `forward` for padding or resizing, and
     `_declared_weights` / `_load_network` for weights that are not a plain state dict in the store.
     """
+
+    kind = "network"
 
     def __init__(self, spec: MethodSpec, build: Callable[..., nn.Module]):
         self.spec = spec
@@ -137,6 +142,10 @@ class DerainMethod:
         state, undone = read_state_dict(path)
         load_strict(net, state, path)
         return net, undone
+
+    def recorded(self, sample: Any) -> dict:
+        """What a row records about where this image's output came from, beyond the scores (nothing for a network)."""
+        return {}
 
     def weights_location(self, store: Store) -> str:
         """Where the declared weights are now: `cached`, `mirrored`, `download` (from their release), `-` (none)."""

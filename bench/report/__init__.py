@@ -174,7 +174,7 @@ def _methods(collection: Collection) -> list[dict]:
                 "name": run.method,
                 "summary": spec.get("summary", ""),
                 "sha256": loaded.get("sha256"),
-                "weights_source": "(your file)" if loaded.get("source") == "user" else "",
+                "weights_source": _weights_source(spec, loaded),
                 "url": (spec.get("weights") or {}).get("url", ""),
                 "trained_on": spec.get("trained_on", ""),
                 "citation": spec.get("citation", ""),
@@ -182,6 +182,14 @@ def _methods(collection: Collection) -> list[dict]:
             },
         )
     return list(found.values())
+
+
+def _weights_source(spec: dict, loaded: dict) -> str:
+    if spec.get("kind") == "outputs":
+        outputs = spec.get("outputs") or {}
+        files, fingerprint = len(outputs.get("files", {})), outputs.get("fingerprint", "")[:12]
+        return f"outputs in {outputs.get('folder')} ({files} files, fingerprint {fingerprint})"
+    return "(your file)" if loaded.get("source") == "user" else ""
 
 
 def _datasets(collection: Collection) -> list[dict]:

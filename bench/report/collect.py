@@ -122,6 +122,8 @@ def warnings(collection: Collection) -> list[str]:
             found.append(f"{name}: partial run (--limit {run.run['limited_to']}), {run.run['n']} images")
         if (run.run["method_spec"].get("loaded_weights") or {}).get("source") == "user":
             found.append(f"{name}: user-supplied weights, not the published ones")
+        outputs = run.run["method_spec"].get("outputs") or {}
+        found += [f"{name}: {warning}" for warning in outputs.get("warnings", ())]
         if run.run.get("training_overlap"):
             found.append(f"{name} scores training images: {run.run['training_overlap']}")
         for column, info in run.run.get("non_finite", {}).items():

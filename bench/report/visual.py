@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common.errors import BenchError
+from bench.data.images import read_image
 from bench.report.collect import Collection, StoredRun
 from bench.report.tables import ColumnInfo, ranked
 from bench.results.schema import IMAGES_FOLDER
@@ -41,13 +42,7 @@ def visual_section(collection: Collection, dataset: str, column: ColumnInfo) -> 
     """{"images": [...], "omitted": [...], "a", "b"} or {"reason": why there is no visual comparison}."""
     runs = ranked(collection, dataset, column)
     kept = [r for r in runs if _kept_images(r) and _images_folder_present(r)]
-    omitted = [
-        f"{r.method}: its images/ folder is not beside {r.source}'s results (copied without it?)"
-        if _kept_images(r)
-        else f"{r.method} kept no images (run it with --save-images)"
-        for r in runs
-        if r not in kept
-    ]
+    omitted = [_why_omitted(r) for r in runs if r not in kept]
     if len(kept) < 2:
         return {
             "reason": "fewer than two methods on this set kept their images: run them with --save-images",
@@ -60,13 +55,29 @@ def visual_section(collection: Collection, dataset: str, column: ColumnInfo) -> 
 
 
 def _kept_images(run: StoredRun) -> bool:
+    if _outputs_folder(run) is not None:  # a scored folder of outputs: the user's own files are shown
+        return True
     return "images" in run.document and all("output_png_sha256" in row for row in run.run["rows"])
 
 
 def _images_folder_present(run: StoredRun) -> bool:
-    """False for results copied without their images/ folder (as the drift reference is); a folder that is there
-    but lacks a file is an incomplete results folder, and refused when the file is needed."""
-    return (run.folder / IMAGES_FOLDER).is_dir()
+    """False for results copied without their images/ folder (as the drift reference is), or a scored folder of
+    outputs that is no longer where it was; a folder that is there but lacks a file is refused when it is needed."""
+    outputs = _outputs_folder(run)
+    return outputs.is_dir() if outputs is not None else (run.folder / IMAGES_FOLDER).is_dir()
+
+
+def _outputs_folder(run: StoredRun) -> Path | None:
+    spec = run.run["method_spec"]
+    return Path(spec["outputs"]["folder"]) if spec.get("kind") == "outputs" else None
+
+
+def _why_omitted(run: StoredRun) -> str:
+    if (outputs := _outputs_folder(run)) is not None:
+        return f"{run.method}: its outputs folder {outputs} is not there any more"
+    if _kept_images(run):
+        return f"{run.method}: its images/ folder is not beside {run.source}'s results (copied without it?)"
+    return f"{run.method} kept no images (run it with --save-images)"
 
 
 def _chosen_images(a: StoredRun, b: StoredRun, column: ColumnInfo) -> list[tuple[str, str]]:
@@ -147,18 +158,20 @@ def _inputs(collection: Collection, dataset: str, name: str) -> tuple[np.ndarray
 
 def _output(run: StoredRun, name: str) -> np.ndarray:
     (row,) = [r for r in run.run["rows"] if r["image"] == name]
+    if (outputs := _outputs_folder(run)) is not None:  # the user's file, decoded as it was when scored
+        return _read(outputs / row["output_file"], row["output_sha256"])
     return _read(image_path(run.folder, run.method, run.dataset, name), row["output_png_sha256"])
 
 
 def _read(path: Path, sha256: str) -> np.ndarray:
+    """The image at `path`, decoded as the runner decodes inputs, after checking it is the file recorded."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise BenchError(f"a kept image is missing: {path} ({exc.strerror}); the results folder is incomplete") from exc
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise BenchError(f"{path} is not the image its run recorded (sha256 differs): the results folder was altered")
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        raise BenchError(f"{path} is not the image its run recorded (sha256 differs): the file was altered since")
+    return read_image(path)
 
 
 def difference_region(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:

@@ -251,6 +251,7 @@ def _incomparable(base: dict, new: dict, b: dict, n: dict, column: str) -> str:
         return f"protocol definition of {column} differs (key: {differences[0] or '(the whole definition)'})"
     checks = [
         ("weights sha256", lambda run: (run["method_spec"].get("loaded_weights") or {}).get("sha256")),
+        ("outputs fingerprint", lambda run: (run["method_spec"].get("outputs") or {}).get("fingerprint")),
         ("dataset fingerprint", lambda run: run["dataset_info"].get("fingerprint")),
         ("inference protocol", lambda run: run["method_spec"].get("inference")),
     ]

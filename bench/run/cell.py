@@ -30,6 +30,7 @@ from tqdm import tqdm
 from bench import data
 from bench.common.errors import BenchError
 from bench.methods.contract import DerainMethod
+from bench.methods.outputs import OutputsMethod
 from bench.methods.registry import INFERENCE_PROTOCOLS, parse_method_name
 from bench.metrics import Scorer
 from bench.results.schema import RunResult
@@ -65,6 +66,7 @@ class _Decoded:
     rainy: np.ndarray
     clean: np.ndarray | None
     seconds: float
+    output: np.ndarray | None = None  # a method of kind "outputs": its file, decoded
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class _Scored:
 class Cell:
     """One method on one dataset: `run` scores its images (or takes them from the journal) into a RunResult."""
 
-    method: DerainMethod
+    method: DerainMethod | OutputsMethod
     dataset: data.Dataset
     scorer: Scorer
     on_output: OutputSink | None = None
@@ -118,7 +120,7 @@ class Cell:
                 bar.update()
         result.rows = [done.get(sample.name) or computed[sample.name] for sample in mine]
         if self.merge:  # the ranks timed their forward passes: the sum of their per-image times
-            self._forward_s = sum(row["forward_ms"] for row in result.rows) / 1000
+            self._forward_s = sum(row["forward_ms"] or 0.0 for row in result.rows) / 1000
         result.timing = {
             "wall_s": time.perf_counter() - started,
             "forward_s": self._forward_s,
@@ -151,7 +153,8 @@ class Cell:
                 while len(batch) < self.batch_size and decoding and _same_size(decoding[0].result(), batch[0]):
                     batch.append(decoding.popleft().result())
                     decode_ahead()
-                for decoded, output, forward_ms in self._forward(batch):
+                produced = self._forward(batch) if self.method.kind == "network" else _read(batch)
+                for decoded, output, forward_ms in produced:
                     scoring.append(pool.submit(self._score, decoded, output, forward_ms))
                 while scoring and (len(scoring) > window or scoring[0].done()):
                     yield self._collect(scoring.popleft())
@@ -161,7 +164,8 @@ class Cell:
     def _decode(self, sample: data.Sample) -> _Decoded:
         started = time.perf_counter()
         rainy, clean = data.load_pair(sample)
-        return _Decoded(sample, rainy, clean, time.perf_counter() - started)
+        output = self.method.read_output(sample) if self.method.kind == "outputs" else None
+        return _Decoded(sample, rainy, clean, time.perf_counter() - started, output)
 
     def _forward(self, batch: list[_Decoded]) -> list[tuple[_Decoded, torch.Tensor, float]]:
         """Each image of `batch` with its output (1 x C x H x W, on the device) and its share of the forward time."""
@@ -188,10 +192,10 @@ class Cell:
                 )
         return [(decoded, output, 1000 * seconds / len(batch)) for decoded, output in zip(batch, outputs, strict=True)]
 
-    def _score(self, decoded: _Decoded, output: torch.Tensor, forward_ms: float) -> _Scored:
+    def _score(self, decoded: _Decoded, output: torch.Tensor | np.ndarray, forward_ms: float | None) -> _Scored:
         started = time.perf_counter()
         method, sample = self.method, decoded.sample
-        derained = method.to_output(output)
+        derained = output if isinstance(output, np.ndarray) else method.to_output(output)
         scores = self.scorer(derained, decoded.clean)
         kept = None
         if self.on_output is not None:
@@ -205,6 +209,7 @@ class Cell:
             "rainy_sha256": rainy_sha,
             "clean_sha256": clean_sha,
             "forward_ms": forward_ms,
+            **method.recorded(sample),
             **scores,
             **(kept or {}),
         }
@@ -247,7 +252,9 @@ class Cell:
             row = recorded.get(sample.name)
             if row is None:
                 continue
-            same_inputs = (row["rainy_sha256"], row["clean_sha256"]) == self._checksums[sample.name]
+            same_inputs = (row["rainy_sha256"], row["clean_sha256"]) == self._checksums[sample.name] and all(
+                row.get(key) == value for key, value in self.method.recorded(sample).items()
+            )
             kept = self.on_output is None or self.on_output.adopt(method, dataset, sample.name, row)
             if same_inputs and kept:
                 reusable[sample.name] = row
@@ -272,6 +279,11 @@ def default_workers(device: torch.device) -> int:
     scoring they overlap.)"""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return cores if device.type == "cuda" else max(0, cores - torch.get_num_threads())
+
+
+def _read(batch: list[_Decoded]) -> list[tuple[_Decoded, np.ndarray, None]]:
+    """A method of kind "outputs" has no forward pass and no forward time: its outputs were decoded with the inputs."""
+    return [(decoded, decoded.output, None) for decoded in batch]
 
 
 def _same_size(a: _Decoded, b: _Decoded) -> bool:

@@ -20,7 +20,9 @@ from bench.common.assets import Store
 from bench.common.errors import BenchError, Problems
 from bench.data.overlap import training_overlap
 from bench.methods.contract import DerainMethod
+from bench.methods.outputs import DeclaredOutputs, OutputsMethod
 from bench.methods.registry import (
+    METHODS,
     build_method,
     default_names,
     parse_method_name,
@@ -67,11 +69,14 @@ class RunConfig:
     weights: tuple[tuple[str, str], ...] = ()
     profile: ProfileConfig | None = None
     batch_size: int = 1  # images of one size through the network together (bench.run.cell); 1 as published numbers
+    outputs: DeclaredOutputs | None = None  # `bench score`: a folder of outputs scored as a method (no --methods)
 
     def __post_init__(self) -> None:
         """Checks the settings and writes bare architecture names as the methods they stand for."""
-        if not self.methods:
+        if not self.methods and self.outputs is None:
             raise BenchError("no method given; pass --methods, e.g. --methods prenet.rain100h,identity")
+        if self.outputs is not None:
+            _check_outputs_config(self)
         asked = self.methods
         problems = Problems()
         with problems.check():
@@ -111,6 +116,21 @@ class RunConfig:
     def digest(self) -> str:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _check_outputs_config(config: RunConfig) -> None:
+    """A folder of outputs is one method on one dataset, scored as it is."""
+    name = config.outputs.name
+    if config.methods:
+        raise BenchError("score a folder of outputs on its own: --methods does not go with it")
+    if len(config.datasets) != 1 and config.clean_dir is None:
+        raise BenchError("a folder of outputs belongs to one set: pass --dataset NAME, or --rainy-dir and --clean-dir")
+    if not name or any(character in name for character in "/@:,") or name != name.strip():
+        raise BenchError(f"--name {name!r}: name the outputs with letters, digits, '.', '-' or '_' (e.g. --name mynet)")
+    if name in METHODS or name in default_names():
+        raise BenchError(f"--name {name} is a registered method; name your outputs differently (e.g. {name}-outputs)")
+    if config.profile is not None or config.batch_size != 1 or config.weights:
+        raise BenchError("--profile, --batch-size and --weights apply to networks, not to a folder of outputs")
 
 
 def _named_once(option: str, asked: Sequence[str], names: Sequence[str]) -> None:
@@ -170,6 +190,8 @@ def run(
     """
     started = time.perf_counter()
     methods = [build_method(name) for name in config.methods]
+    if config.outputs is not None:
+        methods.append(OutputsMethod(config.outputs))
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = provenance.resolve_device(config.device) if device is None else device
@@ -186,21 +208,30 @@ def run(
             skip_unavailable=config.skip_unavailable_metrics,
         )
     datasets = open_datasets(config, store, problems)
+    for method in methods:
+        if isinstance(method, OutputsMethod) and datasets:
+            with problems.check(prefix=f"{method.spec.name}: "):
+                datasets = [
+                    method.bind(d, limit=config.limit, allow_incomplete=config.allow_incomplete) for d in datasets
+                ]
     if scorer is not None:
         with problems.check():
             _check_ground_truth(datasets, scorer)
     provenance.seed_everything(config.seed)
     environment["deterministic_algorithms"] = torch.are_deterministic_algorithms_enabled()  # now set
     user_weights = {name: Path(path) for name, path in config.weights}
-    for name, method in zip(config.methods, methods, strict=True):  # all weights loaded before any forward pass
+    for method in methods:  # all weights loaded before any forward pass
         with problems.check(prefix=f"{method.spec.name}: "):
-            method.prepare(store, device, weights=user_weights.get(parse_method_name(name)[0]))
+            method.prepare(store, device, weights=user_weights.get(parse_method_name(method.spec.name)[0]))
     problems.raise_any()
     for column, reason in scorer.skipped.items():
         log(f"warning: {column} skipped: {reason}")
     for dataset in datasets:
         for warning in dataset.warnings():  # recorded in the results too, with the dataset
             log(f"warning: {dataset.name}: {warning}")
+    for method in methods:
+        for warning in getattr(method, "warnings", ()):  # recorded with the method
+            log(f"warning: {method.spec.name}: {warning}")
 
     runs = []
     for method in methods:

@@ -220,3 +220,27 @@ def test_out_folder_with_other_files_is_refused(mirrored_env, capsys, tmp_path):
     (tmp_path / "out" / "notes.txt").write_text("mine")
     _fails_in_one_line(*_conformance(capsys, tmp_path), "holds no conformance report")
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_of_outputs_is_checked_on_the_users_own_files(octave_cli, mirror, mirrored_env, capsys, tmp_path):
+    """`conformance --outputs`: the official scripts read the user's files themselves (RGB PNGs named by number,
+    as Restormer's script writes them) and print what `score` computed; a greyscale file is read as its RGB copy."""
+    rainy = sorted((mirror / "datasets" / "Rain12" / "rain").glob("*.png"))[:3]
+    outputs = tmp_path / "mine"
+    outputs.mkdir()
+    for number, path in enumerate(rainy, start=1):
+        image = np.asarray(Image.open(path).convert("RGB"))
+        blurred = ((image[:-2, :-2].astype(np.uint16) + image[2:, 2:]) // 2).astype(np.uint8)  # any method
+        output = np.pad(blurred, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        Image.fromarray(output).convert("L" if number == 3 else "RGB").save(outputs / f"{number}.png")
+    out = tmp_path / "out"
+    code = main(
+        ["conformance", "--outputs", str(outputs), "--dataset", "rain12", "--name", "mine", "--limit", "3",
+         "--scripts", "all", "--out", str(out), "--no-progress"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "conformance.json").read_text())
+    _assert_within_tolerance(report)
+    assert (report["images"], report["user_files"]) == (3, 2)
+    pairs = (out / "octave" / "prenet" / "pairs.tsv").read_text().splitlines()
+    assert pairs[0].split("\t")[1] == str(outputs / "1.png") and "outputs/mine" in pairs[2].split("\t")[1]
