@@ -61,6 +61,8 @@ class MethodSpec:
     # published scores of these weights: dataset -> column -> value (source in `published_source`)
     published: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     published_source: str = ""
+    # a method from outside the project (bench.methods.external): its module file and sha256, or its package
+    code: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict:
         """A JSON-ready description."""

@@ -1,4 +1,5 @@
-"""`python -m bench ls methods`: every registered method, grouped by family (the module that builds it).
+"""`python -m bench ls methods`: every registered method, grouped by family (the module that builds it), then the
+methods installed packages declare (bench.methods.external), grouped by package.
 
 For each name: what its weights were trained on, its parameter count, where its weights are (`cached` in the
 store, `mirrored` in the mirror, `download` from the release, `in repo` for checkpoints that ship with the code,
@@ -9,13 +10,24 @@ Counting parameters builds each network (torch, no weights).
 import importlib
 
 from bench.common.assets import Store
-from bench.methods.registry import METHODS, build_method, family, method_names, parse_method_name
+from bench.methods.registry import (
+    METHODS,
+    build_method,
+    entry_point_methods,
+    external_method,
+    family,
+    method_names,
+    parse_method_name,
+)
 
 HEADER = ("name", "trained on", "params", "weights", "published on")
 
 
 def family_title(name: str) -> str:
-    """The first line of the family module's docstring, up to its citation or colon."""
+    """The first line of the family module's docstring, up to its citation or colon; for a method an installed
+    package declares, that package."""
+    if (external := external_method(name)) is not None:
+        return f"from the installed package {external.distribution} {external.version} (entry point)"
     module = importlib.import_module(METHODS[parse_method_name(name)[0]].partition(":")[0])
     first_line = (module.__doc__ or "").strip().splitlines()[0]
     return first_line.split(" (")[0].split(":")[0].rstrip(".")
@@ -24,7 +36,8 @@ def family_title(name: str) -> str:
 def method_rows(store: Store) -> dict[str, list[tuple[str, ...]]]:
     """family -> one row per method name (HEADER's columns), families in order of first registration."""
     families: dict[str, list[tuple[str, ...]]] = {}
-    for name in sorted(method_names(), key=lambda n: list(METHODS).index(parse_method_name(n)[0])):
+    registered = sorted(method_names(), key=lambda n: list(METHODS).index(parse_method_name(n)[0]))
+    for name in [*registered, *entry_point_methods()]:
         method = build_method(name)
         published = ", ".join(method.spec.published) or "-"
         row = (
@@ -34,7 +47,8 @@ def method_rows(store: Store) -> dict[str, list[tuple[str, ...]]]:
             method.weights_location(store),
             published,
         )
-        families.setdefault(family(name), []).append(row)
+        external = external_method(name)
+        families.setdefault(external.distribution if external else family(name), []).append(row)
     return families
 
 

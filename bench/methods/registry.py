@@ -13,10 +13,14 @@ name as asked for and records the protocol in its spec.
 """
 
 import importlib
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from bench.common.errors import UnknownNameError
+from bench.common.errors import BenchError, UnknownNameError
 from bench.common.names import unknown_name, unknown_names
 
 if TYPE_CHECKING:  # importing bench.methods.contract would import torch, which `ls` and `--help` do not need
@@ -60,6 +64,53 @@ _MSDR_INFERENCE = ("paper", "tiled")
 INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = {"msdr": _MSDR_INFERENCE, "msdr-s": _MSDR_INFERENCE}
 
 
+# Methods from outside the project (bench.methods.external): an installed package declares names in this entry-point
+# group (`[project.entry-points."derain_bench.methods"] mynet = "my_package:build"`), or a name is an import path
+ENTRY_POINT_GROUP = "derain_bench.methods"
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+@dataclass(frozen=True)
+class ExternalMethod:
+    """Where the code of a method from outside the project lives."""
+
+    name: str
+    target: str  # "module:attribute"
+    distribution: str | None = None  # the installed package that declared it (entry points), None for import paths
+    version: str | None = None
+
+
+def is_import_path(name: str) -> bool:
+    """`my_package.my_module:build` names a factory on sys.path."""
+    return bool(_IMPORT_PATH.fullmatch(name))
+
+
+@cache
+def entry_point_methods() -> dict[str, ExternalMethod]:
+    """The names installed packages declare in ENTRY_POINT_GROUP; a name a registered method already has is refused."""
+    found = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        package = point.dist.name if point.dist else "an installed package"
+        if point.name in METHODS or point.name in default_names():
+            raise BenchError(
+                f"the entry point {point.name!r} of {package} clashes with the registered method {point.name}; "
+                f'rename it in {package}\'s [project.entry-points."{ENTRY_POINT_GROUP}"]'
+            )
+        version = point.dist.version if point.dist else None
+        found[point.name] = ExternalMethod(point.name, point.value, point.dist and point.dist.name, version)
+    return found
+
+
+def external_method(name: str) -> ExternalMethod | None:
+    """The external method `name` stands for (an entry point or an import path), None for a registered one."""
+    method, _ = parse_method_name(name)
+    if method in METHODS:
+        return None
+    if method in (installed := entry_point_methods()):
+        return installed[method]
+    return ExternalMethod(method, method) if is_import_path(method) else None
+
+
 def family(name: str) -> str:
     """The family a registered method belongs to: the module that builds it (`brn`), or its package (`msdr`)."""
     method, _ = parse_method_name(name)
@@ -80,15 +131,17 @@ def resolve_method_names(names: Iterable[str]) -> tuple[str, ...]:
     """The registered names of `names`, bare architecture names replaced by their defaults (`@protocol` kept);
     every unknown name is reported in one error."""
     defaults = default_names()
+    entry_point_methods()  # a package whose entry point clashes with a registered name is refused in any run
     resolved, unknown = [], []
     for name in names:
         method, protocol = parse_method_name(name)
         method = defaults.get(method, method) if method not in METHODS else method
-        if method not in METHODS:
+        if method not in METHODS and external_method(method) is None:
             unknown.append(method)
         resolved.append(method if protocol is None else f"{method}@{protocol}")
     if unknown:
-        raise unknown_names("method", unknown, [*METHODS, *defaults])
+        error = unknown_names("method", unknown, [*METHODS, *defaults, *entry_point_methods()])
+        raise UnknownNameError(f"{error} Or name a method of your own by import path: my_module:build.")
     return tuple(resolved)
 
 
@@ -108,6 +161,12 @@ def method_names() -> list[str]:
 def build_method(name: str) -> "DerainMethod":
     """Instantiate the method registered as `name`, or `name@protocol` (weights are loaded later, by `prepare`)."""
     method, protocol = parse_method_name(name)
+    if (external := external_method(method)) is not None:
+        if protocol is not None:
+            _check_inference_protocol(method, protocol)
+        from bench.methods.external import build_external  # imports torch and the user's code: only when asked for
+
+        return build_external(external)
     if method not in METHODS:
         raise unknown_name("method", method, METHODS)
     if protocol is not None:

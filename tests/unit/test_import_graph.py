@@ -17,7 +17,8 @@ BENCH = REPOSITORY / "bench"
 # Lowest first. A part may import any part of a lower layer, none of its own layer or above.
 LAYERS = (
     ("common",),
-    ("data", "metrics", "methods", "results"),
+    ("data", "metrics", "results"),
+    ("methods",),  # a method may read a dataset's samples (a folder of outputs is paired with them)
     ("run",),
     ("report", "conformance", "msdr", "baselines"),
     ("suite",),
