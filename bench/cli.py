@@ -192,6 +192,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(score, "results folder (default: results/<time>-<config hash>)")
     _add_store_options(score)
 
+    audit = commands.add_parser(
+        "audit",
+        help="why does a claimed number differ? which way of scoring reproduces it, and how far the others are",
+        description="Score a folder of outputs (with --dataset or --rainy-dir/--clean-dir), or read a finished "
+        "run's folder, under every protocol and the variants that move numbers in practice (MSE pooled over the "
+        "set, a border crop, SSIM without downsampling, scikit-image's 7x7 window), and say which give the claimed "
+        "number within its own rounding. Exit 0 when every claim is reproduced by one, 1 when not, 2 on bad input.",
+    )
+    audit.add_argument("source", type=Path, metavar="OUTPUTS|RUN", help="a folder of outputs, or a results folder")
+    audit.add_argument("--claimed", required=True, help="the numbers to explain, e.g. psnr=31.46,ssim=0.904")
+    audit.add_argument("--dataset", help="the registered set of the outputs (or, for a run folder, of its cell)")
+    audit.add_argument("--rainy-dir", help="a set of your own: its rainy images (with --clean-dir)")
+    audit.add_argument("--clean-dir", help="a set of your own: its ground truth (with --rainy-dir)")
+    audit.add_argument("--method", help="for a run folder holding several methods: which one")
+    audit.add_argument("--name", default="outputs", help="what the outputs are called (default outputs)")
+    audit.add_argument("--limit", type=int, help="only the first N images (the claim is then not comparable)")
+    audit.add_argument("--allow-incomplete", action="store_true", help="audit the images that have an output")
+    audit.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    audit.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_store_options(audit)
+
     conformance = commands.add_parser(
         "conformance",
         help="score the outputs with the official MATLAB scripts in GNU Octave and compare, image by image",
@@ -311,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         commands = {
             "run": _run,
             "score": _score,
+            "audit": _audit,
             "conformance": _conformance,
             "report": _report,
             "reproduce": _reproduce,
@@ -384,6 +406,52 @@ def _score(args: argparse.Namespace) -> int:
         skip_unavailable_metrics=args.skip_unavailable_metrics,
     )
     return _run_and_print(config, args, workers=None)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bench import audit
+    from bench.metrics import PROTOCOLS
+    from bench.results.schema import RESULTS_FILE, load_results
+    from bench.run import runner
+
+    claimed = audit.parse_claim(args.claimed)
+    if (args.source / RESULTS_FILE).is_file():
+        run, pixels = _audited_run(args, load_results(args.source))
+    else:
+        args.outputs = args.source
+        config = _outputs_config(args, metrics=("psnr", "ssim"), protocols=tuple(PROTOCOLS))
+        sink = audit.PixelSink()
+        document = runner.run(config, _store(args), progress=not args.no_progress, log=_log, on_output=sink)
+        run, pixels = document["runs"][0], sink.rows
+    report = audit.audit(run, pixels, claimed)
+    print(audit.format_audit(report))
+    return 0 if audit.reproduced(report) else EXIT_CHECK_FAILED
+
+
+def _audited_run(args: argparse.Namespace, document: dict) -> tuple[dict, list | str]:
+    """The cell of a finished run that --method/--dataset pick, and its pixel variants when it kept its images."""
+    from bench import audit
+    from bench.run.saved_images import GROUND_TRUTH, image_path
+
+    runs = [
+        run
+        for run in document["runs"]
+        if args.method in (None, run["method"]) and args.dataset in (None, run["dataset"])
+    ]
+    if len(runs) != 1:
+        cells = ", ".join(f"{run['method']} on {run['dataset']}" for run in document["runs"])
+        raise BenchError(f"{args.source} holds {cells}: pick one with --method (and --dataset)")
+    run = runs[0]
+    if not all("output_png_sha256" in row for row in run["rows"]):
+        return run, "not computed: the run kept no images (run it with --save-images)"
+    if not image_path(args.source, run["method"], run["dataset"], "").parent.is_dir():
+        return run, "not computed: the run's images/ folder is not beside its results"
+    files = [
+        (image_path(args.source, run["method"], run["dataset"], row["image"]),
+         image_path(args.source, GROUND_TRUTH, run["dataset"], row["image"]))
+        for row in run["rows"]
+    ]  # fmt: skip
+    return run, audit.pixel_rows(audit.read_pairs(files))
 
 
 def _outputs_config(args: argparse.Namespace, **settings):

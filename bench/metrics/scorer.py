@@ -11,6 +11,7 @@ import numpy as np
 
 from bench.common.errors import MetricUnavailableError
 from bench.common.names import unknown_name
+from bench.metrics.batches import as_images
 from bench.metrics.perceptual import PERCEPTUAL_METRICS, PerceptualMetric, perceptual_metric_class
 from bench.metrics.protocols import COMPUTATIONS, PROTOCOLS, Protocol
 
@@ -130,6 +131,15 @@ class Scorer:
         for metric in self.perceptual:
             scores[metric.column] = metric(pred, target) if metric.needs_reference else metric(pred)
         return scores
+
+    def score(self, pred, target=None, quantise: str = "round") -> list[dict[str, float]]:
+        """One `{column: value}` per image of a batch or a single image, each a uint8 array or a float tensor in
+        [0, 1] on any device (see bench.metrics.batches; floats are quantised by `quantise` first)."""
+        preds = as_images(pred, quantise)
+        targets = [None] * len(preds) if target is None else as_images(target, quantise)
+        if len(targets) != len(preds):
+            raise ValueError(f"{len(preds)} predictions but {len(targets)} targets")
+        return [self(p, t) for p, t in zip(preds, targets, strict=True)]
 
 
 def make_scorer(

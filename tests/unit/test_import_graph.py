@@ -21,7 +21,7 @@ LAYERS = (
     ("methods",),  # a method may read a dataset's samples (a folder of outputs is paired with them)
     ("run",),
     ("report", "conformance", "msdr", "baselines"),
-    ("suite",),
+    ("suite", "audit"),
     ("cli",),
     ("__main__",),
 )

@@ -16,10 +16,9 @@ class HorizontalMinimum(nn.Module):
         self.width = width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pad = self.width // 2
-        kernel, padding = (1, self.width), (0, pad)
+        pad, kernel = self.width // 2, (1, self.width)
         eroded = -functional.max_pool2d(functional.pad(-x, (pad, pad, 0, 0), mode="replicate"), kernel, 1)
-        return functional.max_pool2d(functional.pad(eroded, (pad, pad, 0, 0), mode="replicate"), kernel, 1, padding=0)
+        return functional.max_pool2d(functional.pad(eroded, (pad, pad, 0, 0), mode="replicate"), kernel, 1)
 
 
 def build() -> nn.Module:
