@@ -74,6 +74,25 @@ def _add_selection_options(parser: argparse.ArgumentParser, methods_required: bo
     )
 
 
+def _add_outputs_options(parser: argparse.ArgumentParser, name_required: bool) -> None:
+    """Which set a folder of outputs belongs to, and what it is called: shared by `score` and `audit`."""
+    parser.add_argument("--dataset", help="the registered set the outputs were made from, e.g. rain100h")
+    parser.add_argument("--rainy-dir", help="a set of your own: its rainy images (with --clean-dir)")
+    parser.add_argument("--clean-dir", help="a set of your own: its ground truth (with --rainy-dir)")
+    parser.add_argument(
+        "--name",
+        required=name_required,
+        default=None if name_required else "outputs",
+        help="what your method is called in the results, e.g. mynet" + ("" if name_required else " (default outputs)"),
+    )
+    parser.add_argument("--limit", type=int, help="score only the first N images of the set (marked as partial)")
+    parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="score the images that have an output when some have none (a partial result: no published comparison)",
+    )
+
+
 def _add_output_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     parser.add_argument("--out", type=Path, help=out_help)
     parser.add_argument(
@@ -159,10 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "as `run`, with a method cell of kind outputs. Exit 2 on bad input, with nothing written.",
     )
     score.add_argument("outputs", type=Path, metavar="OUTPUTS", help="the folder of your derained images")
-    score.add_argument("--name", required=True, help="what your method is called in the results, e.g. mynet")
-    score.add_argument("--dataset", help="the registered set the outputs were made from, e.g. rain100h")
-    score.add_argument("--rainy-dir", help="a set of your own: its rainy images (with --clean-dir)")
-    score.add_argument("--clean-dir", help="a set of your own: its ground truth (with --rainy-dir)")
+    _add_outputs_options(score, name_required=True)
     score.add_argument("--description", default="", help="one line on the method, recorded")
     score.add_argument(
         "--trained-on",
@@ -176,12 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics", type=_names, default=("psnr", "ssim"), help="psnr,ssim,lpips,niqe (default psnr,ssim)"
     )
     score.add_argument("--protocols", type=_names, default=("matlab-double",), help="PSNR/SSIM conventions, or 'all'")
-    score.add_argument("--limit", type=int, help="score only the first N images of the set")
-    score.add_argument(
-        "--allow-incomplete",
-        action="store_true",
-        help="score the images that have an output when some have none (a partial result: no published comparison)",
-    )
     score.add_argument("--device", default="auto", help="where LPIPS runs: auto, cpu, cuda ...")
     score.add_argument(
         "--skip-unavailable-metrics", action="store_true", help="drop a metric whose backend files are missing"
@@ -202,13 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("source", type=Path, metavar="OUTPUTS|RUN", help="a folder of outputs, or a results folder")
     audit.add_argument("--claimed", required=True, help="the numbers to explain, e.g. psnr=31.46,ssim=0.904")
-    audit.add_argument("--dataset", help="the registered set of the outputs (or, for a run folder, of its cell)")
-    audit.add_argument("--rainy-dir", help="a set of your own: its rainy images (with --clean-dir)")
-    audit.add_argument("--clean-dir", help="a set of your own: its ground truth (with --rainy-dir)")
+    _add_outputs_options(audit, name_required=False)
     audit.add_argument("--method", help="for a run folder holding several methods: which one")
-    audit.add_argument("--name", default="outputs", help="what the outputs are called (default outputs)")
-    audit.add_argument("--limit", type=int, help="only the first N images (the claim is then not comparable)")
-    audit.add_argument("--allow-incomplete", action="store_true", help="audit the images that have an output")
     audit.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     audit.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_store_options(audit)
