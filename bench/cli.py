@@ -17,7 +17,7 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what a shell reports for a program ki
 EXAMPLES = """examples:
   python -m bench run --methods prenet,ugsm,identity --datasets rain12   # derain and score; prints a table
   python -m bench reproduce --suite quick --out results/quick            # published numbers, checked
-  python -m bench report results/quick/rain12 --out report.html          # one HTML report of stored results"""
+  python -m bench report results/quick/rain12 --out results/report.html  # one HTML report of stored results"""
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -258,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
         "images runs kept with --save-images. Several runs merge when comparable; otherwise the report is refused.",
     )
     report.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="results folders (or results.json files)")
-    report.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file (default report.html)")
+    report.add_argument(
+        "--out", type=Path, default=Path("results/report.html"), help="HTML file (default results/report.html)"
+    )
     report.add_argument(
         "--suite", help="hold published numbers to this reproduction suite's tolerances (default 0.01 dB / 0.001)"
     )

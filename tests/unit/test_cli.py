@@ -381,3 +381,24 @@ def test_any_two_folders_are_scored_with_rainy_dir_and_clean_dir(cache, tmp_path
 def test_rainy_dir_needs_clean_dir(cache, tmp_path, capsys):
     argv = ["run", "--methods", "identity", "--rainy-dir", str(tmp_path)]
     _fails_in_one_line(capsys, argv, tmp_path / "o", "--rainy-dir and --clean-dir go together")
+
+
+def test_what_the_commands_and_the_documentation_write_is_ignored_by_git():
+    """A README step must not make the clone dirty (and every later result's provenance with it): each `--out` of
+    the documentation's commands, and each command's default, lies where .gitignore ignores it."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repository = Path(__file__).resolve().parents[2]
+    pages = [repository / "README.md", *sorted((repository / "docs").glob("*.md"))]
+    written = {match for page in pages for match in re.findall(r"--out ([\w./-]+)", page.read_text())}
+    written = {path for path in written if path not in ("DIR", "OUT") and not path.startswith("/")}
+    report_default = build_parser().parse_args(["report", "results/x"]).out
+    assert report_default == Path("results/report.html")
+    written |= {str(report_default), "results/20261204-120000-0123abcd/results.json", "runs/msdr"}
+    assert len(written) >= 8
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *sorted(written)], cwd=repository, capture_output=True, text=True
+    ).stdout.split()
+    assert sorted(written) == sorted(ignored)
