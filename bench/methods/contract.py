@@ -91,6 +91,7 @@ class DerainMethod:
     """
 
     kind = "network"
+    warnings: tuple[str, ...] = ()  # what a reader must know about this method's outputs (a folder of outputs says)
 
     def __init__(self, spec: MethodSpec, build: Callable[..., nn.Module]):
         self.spec = spec

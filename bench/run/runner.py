@@ -230,7 +230,7 @@ def run(
         for warning in dataset.warnings():  # recorded in the results too, with the dataset
             log(f"warning: {dataset.name}: {warning}")
     for method in methods:
-        for warning in getattr(method, "warnings", ()):  # recorded with the method
+        for warning in method.warnings:  # recorded with the method
             log(f"warning: {method.spec.name}: {warning}")
 
     runs = []
