@@ -18,7 +18,8 @@ import bench
 from bench.common.assets import sha256_file
 from bench.common.errors import BenchError
 from bench.common.names import unknown_name
-from bench.results.schema import PUBLISHED_TOLERANCE, VERDICT_FILE, ensure_writable, write_json
+from bench.data.cards import PUBLISHED_TOLERANCE, published_tolerance
+from bench.results.schema import VERDICT_FILE, ensure_writable, write_json
 
 if TYPE_CHECKING:  # `bench report --suite` reads a suite's tolerances without importing the runner (and torch)
     from bench.common.assets import Store
@@ -74,9 +75,11 @@ class Suite:
     tolerance: tuple[tuple[str, float], ...] = tuple(PUBLISHED_TOLERANCE.items())
 
     def tolerance_for(self, check: Check, column: str) -> float:
-        """The tolerance of `column` (or of its metric kind, e.g. "psnr"): the check's, else the suite's."""
+        """The tolerance of `column` (or of its metric kind, e.g. "psnr"): the check's, else the dataset card's (a copy
+        that differs from the published one, `published_tolerance`), else the suite's."""
         kind = column.partition("@")[0]
-        for source in (dict(check.tolerance), dict(self.tolerance)):
+        card = published_tolerance(check.dataset).items() - PUBLISHED_TOLERANCE.items()
+        for source in (dict(check.tolerance), dict(card), dict(self.tolerance)):
             if kind in source:
                 return source[kind]
         raise BenchError(f"suite {self.name}: no tolerance for {column} of {check.method} on {check.dataset}")

@@ -25,6 +25,10 @@ from bench.common.names import unknown_name, unknown_names
 from bench.data.pairing import RULES, Layout
 
 SOURCES = ("download", "manual", "generated")
+# What a published number on a dataset is held to when neither its card nor a suite's check says otherwise: two
+# published decimals, +-0.01 dB and +-0.001 SSIM. A card widens it for its copy (`published_tolerance`, e.g. a
+# cropped copy of the set the numbers were published on); `bench reproduce` and the report both read it from here.
+PUBLISHED_TOLERANCE = {"psnr": 0.01, "ssim": 0.001}
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class DatasetCard:
     download: str = ""  # where and how to get it by hand ("manual" sets)
     subset_of: str | None = None  # a partial copy: its numbers are not comparable with the full set's
     files: MirroredFiles | None = None  # "download" sets
+    published_tolerance: tuple[tuple[str, float], ...] = ()  # (metric kind, tolerance) for this copy
 
 
 def cards_dir() -> Path:
@@ -105,6 +110,7 @@ _CARD_KEYS = {
     "download": str,
     "subset_of": str,
     "files": dict,
+    "published_tolerance": dict,
 }
 _CARD_REQUIRED = ("title", "citation", "homepage", "licence", "pairs", "source", "layouts")
 _LAYOUT_KEYS = {"rainy": str, "clean": str, "rule": str}
@@ -138,7 +144,25 @@ def _parse_card(name: str, raw: dict, path: Path) -> DatasetCard:
         download=raw.get("download", ""),
         subset_of=raw.get("subset_of"),
         files=_parse_files(raw["files"], raw["licence"], path) if "files" in raw else None,
+        published_tolerance=_parse_tolerance(raw.get("published_tolerance", {}), path),
     )
+
+
+def _parse_tolerance(table: dict, path: Path) -> tuple[tuple[str, float], ...]:
+    for kind, value in table.items():
+        if kind not in PUBLISHED_TOLERANCE or type(value) is not float or not value > 0:
+            raise DatasetError(
+                f"{path}: published_tolerance takes positive numbers for {', '.join(PUBLISHED_TOLERANCE)}, "
+                f"got {kind} = {value!r}"
+            )
+    return tuple(table.items())
+
+
+def published_tolerance(dataset: str) -> dict[str, float]:
+    """Metric kind -> what a published number on `dataset` is held to: its card's, else PUBLISHED_TOLERANCE (also for
+    a folder that is no card's)."""
+    card = load_card(dataset) if dataset in dataset_names() else None
+    return PUBLISHED_TOLERANCE | dict(card.published_tolerance if card else ())
 
 
 def _parse_layouts(tables: list, path: Path) -> tuple[Layout, ...]:

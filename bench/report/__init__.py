@@ -12,13 +12,13 @@ from importlib import resources
 from pathlib import Path
 
 from bench.common.errors import BenchError
+from bench.data.cards import PUBLISHED_TOLERANCE
 from bench.report import plots
 from bench.report.collect import Collection, collect, warnings
 from bench.report.tables import cost, leaderboard, paired, ranked, scores
 from bench.report.tables import spread as protocol_spread
 from bench.report.visual import colour_bar_uri, visual_section
 from bench.results.compare import portable
-from bench.results.schema import PUBLISHED_TOLERANCE
 
 TEMPLATE = "report.html.j2"
 
@@ -49,7 +49,7 @@ def write_report(paths: list[Path], out: Path, *, tolerances: dict | None = None
 
 def render_report(paths: list[Path], *, tolerances: dict | None = None, notes: dict | None = None) -> str:
     """The HTML of the report on the results in `paths`; `tolerances`: (method, dataset, metric) -> the tolerance
-    each published number is held to (a suite's), PUBLISHED_TOLERANCE otherwise; `notes`: (method,
+    each published number is held to (a suite's), the dataset card's otherwise; `notes`: (method,
     dataset) -> what a suite says about that check, shown under the leaderboard."""
     collection = collect(paths)
     context = {
@@ -61,10 +61,8 @@ def render_report(paths: list[Path], *, tolerances: dict | None = None, notes: d
         "sections": [_section(collection, name, tolerances, notes or {}) for name in collection.datasets()],
         "definitions": {c: json.dumps(portable(d), indent=1, sort_keys=True) for c, d in collection.columns.items()},
         "colour_bar": colour_bar_uri(),
-        "tolerance_text": (
-            "the reproduction suite's tolerance"
-            if tolerances
-            else " / ".join(f"{v:g}{' dB' if k == 'psnr' else ''} ({k})" for k, v in PUBLISHED_TOLERANCE.items())
+        "default_tolerance": " / ".join(
+            f"{v:g}{' dB' if k == 'psnr' else ''} ({k})" for k, v in PUBLISHED_TOLERANCE.items()
         ),
     }
     return _environment().get_template(TEMPLATE).render(**context)

@@ -11,9 +11,9 @@ from itertools import combinations, pairwise
 import numpy as np
 import pandas as pd
 
+from bench.data.cards import published_tolerance
 from bench.report.collect import Collection, StoredRun
 from bench.results import stats
-from bench.results.schema import PUBLISHED_TOLERANCE
 
 MAX_PAIRED_METHODS = 8  # beyond this many methods, only neighbours in the ranking are paired
 SIGNIFICANCE = 0.05
@@ -110,7 +110,7 @@ def _published(run: StoredRun, column: ColumnInfo, tolerances: dict) -> dict | N
         declared = run.run["method_spec"].get("published", {}).get(run.dataset, {}).get(column.name)
         return {"withheld": withheld, "value": declared} if withheld and declared is not None else None
     tolerance = tolerances.get(
-        (run.method, run.dataset, column.metric), PUBLISHED_TOLERANCE.get(column.metric, math.inf)
+        (run.method, run.dataset, column.metric), published_tolerance(run.dataset).get(column.metric, math.inf)
     )
     difference = run.mean(column.name) - value
     return {

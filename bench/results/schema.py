@@ -25,9 +25,6 @@ SUMMARY_FILE = "summary.csv"
 PER_IMAGE_FILE = "per_image.csv"
 IMAGES_FOLDER = "images"  # bench.run.saved_images
 VERDICT_FILE = "reproduce.json"  # a `bench reproduce` folder's groups and verdicts (bench.suite), written last
-# what a published number is held to when neither a suite nor its check says otherwise (two published decimals:
-# +-0.01 dB, +-0.001 SSIM); bench.suite's default and the report's tolerance for published numbers outside a suite
-PUBLISHED_TOLERANCE = {"psnr": 0.01, "ssim": 0.001}
 
 
 @dataclass

@@ -134,12 +134,24 @@ def test_a_well_formed_card_parses(tmp_path: Path, monkeypatch) -> None:
         (('download = "somewhere"', ""), "needs `download`"),
         (('rule = "same-name"', 'rule = "side-by-side"'), "side-by-side files need rainy and clean"),
         (('title = "t"', ""), "missing key.*title"),
+        (("pairs = 2", "pairs = 2\npublished_tolerance = { psnr = 0 }"), "positive numbers for psnr, ssim.*psnr = 0"),
+        (("pairs = 2", "pairs = 2\npublished_tolerance = { lpips = 0.1 }"), "got lpips"),
     ],
 )
 def test_malformed_cards_are_refused(tmp_path: Path, monkeypatch, change: tuple[str, str], message: str) -> None:
     _card_folder(tmp_path, monkeypatch, GOOD_CARD.replace(*change))
     with pytest.raises(DatasetError, match=message):
         load_card("mine")
+
+
+def test_a_card_widens_the_tolerance_of_published_numbers_on_its_copy_only(tmp_path: Path, monkeypatch) -> None:
+    assert cards.published_tolerance("rain12") == {"psnr": 0.03, "ssim": 0.002}  # the cropped copy
+    assert cards.published_tolerance("rain100h") == {"psnr": 0.01, "ssim": 0.001}
+    assert cards.published_tolerance("a-folder-of-mine") == {"psnr": 0.01, "ssim": 0.001}
+    _card_folder(
+        tmp_path, monkeypatch, GOOD_CARD.replace("pairs = 2", "pairs = 2\npublished_tolerance = { ssim = 0.005 }")
+    )
+    assert cards.published_tolerance("mine") == {"psnr": 0.01, "ssim": 0.005}
 
 
 def test_missing_cards_folder_says_how_to_install(tmp_path: Path, monkeypatch) -> None:

@@ -10,6 +10,8 @@ from bench import suite as suites
 from bench.cli import main
 from bench.common.errors import BenchError, UnknownNameError
 from bench.methods.registry import build_method
+from bench.report.collect import collect
+from bench.report.tables import leaderboard
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
 
@@ -48,6 +50,28 @@ def test_the_committed_full_rain100h_run_passes_its_checks():
     assert prenet["difference"] == pytest.approx(29.4647 - 29.46, abs=1e-4)
     # the Rain12 group was not given: its checks fail as "not run", never pass silently
     assert all(not v["passed"] and v["reason"] == "not run" for v in verdicts if v["dataset"] == "rain12")
+
+
+def test_the_report_without_a_suite_and_reproduce_agree_on_every_checked_number():
+    """The tolerance of a (weights, dataset copy) pair lives in the dataset card, so a report rendered without --suite
+    gives every checked number the verdict `bench reproduce` gives it (Rain12's cropped copy: 0.03 dB, not 0.01)."""
+    files = [REFERENCE / "rain100h.json", REFERENCE / "rain12.json"]
+    documents = {path.stem: json.loads(path.read_text()) for path in files}
+    verdicts = [v for v in suites.evaluate(suites.load_suite("full"), documents) if v["reason"] != "not run"]
+    collection = collect(files)
+    in_report = {}
+    for dataset in ("rain100h", "rain12"):
+        board = leaderboard(collection, dataset)
+        for row in board["rows"]:
+            for column, cell in zip(board["columns"], row["cells"], strict=True):
+                in_report[row["run"].method, dataset, column.name] = cell["published"]
+    assert len(verdicts) == 15
+    for verdict in verdicts:
+        shown = in_report[verdict["method"], verdict["dataset"], verdict["column"]]
+        assert (shown["met"], shown["tolerance"]) == (verdict["passed"], verdict["tolerance"]), verdict
+    prenet = in_report["prenet.rain100l", "rain12", "psnr@matlab-double"]
+    assert prenet["difference"] == pytest.approx(36.6467 - 36.66, abs=1e-4) and prenet["met"]  # the issue's row
+    assert in_report["prenet.rain100h", "rain100h", "psnr@matlab-double"]["tolerance"] == 0.01
 
 
 def test_a_mean_outside_the_tolerance_fails_its_check():
