@@ -70,7 +70,10 @@ def _add_selection_options(parser: argparse.ArgumentParser, methods_required: bo
         help="your weights file for method NAME (without @protocol) instead of its declared weights",
     )
     parser.add_argument(
-        "--allow-incomplete", action="store_true", help="accept fewer pairs than a dataset card expects"
+        "--allow-incomplete",
+        action="store_true",
+        help="accept fewer pairs than a dataset card expects, and score the complete pairs of a folder where some "
+        "files have no pair (both a partial result: no published comparison)",
     )
 
 

@@ -23,6 +23,7 @@ from bench.data.images import IMAGE_SUFFIXES, read_image, split_halves
 from bench.data.pairing import (
     FOLDER_PAIR_RULES,
     KNOWN_LAYOUTS,
+    FolderPairing,
     Layout,
     Sample,
     holds_images,
@@ -132,20 +133,31 @@ def _provide_files(card: DatasetCard, store: Store) -> Path:
     return root
 
 
-def open_folder(path: Path, *, card: DatasetCard | None = None, allow_incomplete: bool = False) -> Dataset:
+def open_folder(
+    path: Path, *, card: DatasetCard | None = None, allow_incomplete: bool = False, every_file_paired: bool = False
+) -> Dataset:
     """Open a folder of pairs, with the card's layouts or else the known ones (`KNOWN_LAYOUTS`).
 
     The layout may sit in `path` or in one of its subfolders. The first layout that pairs every file is
-    used; a folder named only by its path gets the dataset name "dir:<folder name>".
+    used; a folder named only by its path gets the dataset name "dir:<folder name>". `allow_incomplete` accepts
+    fewer pairs than the card's and, unless `every_file_paired`, files left unpaired (a partial result).
     """
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"{path} is not a folder")
-    root, layout, samples = pair_folder(path, card.layouts if card else KNOWN_LAYOUTS)
-    complete = check_count(card, len(samples), root, allow_incomplete)
-    warnings = check_headers(root, samples)
-    name = card.name if card else f"dir:{root.name}"
-    return Dataset(name, card, root, samples, complete, layout, warnings)
+    layouts = card.layouts if card else KNOWN_LAYOUTS
+    partial = not every_file_paired
+    found = pair_folder(path, layouts, allow_incomplete=allow_incomplete and partial, offer_partial=partial)
+    name = card.name if card else f"dir:{found.root.name}"
+    return _dataset(name, card, found, allow_incomplete)
+
+
+def _dataset(name: str, card: DatasetCard | None, found: FolderPairing, allow_incomplete: bool) -> Dataset:
+    complete = check_count(card, len(found.samples), found.root, allow_incomplete) and not found.left_out
+    warnings = check_headers(found.root, found.samples)
+    if found.left_out:
+        warnings = (f"--allow-incomplete: {len(found.samples)} complete pairs scored; {found.left_out}", *warnings)
+    return Dataset(name, card, found.root, found.samples, complete, found.layout, warnings)
 
 
 def open_folder_pair(
@@ -169,11 +181,8 @@ def open_folder_pair(
     layouts = tuple(
         Layout(os.path.relpath(rainy, root), os.path.relpath(clean, root), rule) for rule in FOLDER_PAIR_RULES
     )
-    root, layout, samples = pair_folder(root, layouts)
-    complete = check_count(card, len(samples), root, allow_incomplete)
-    warnings = check_headers(root, samples)
-    name = card.name if card else f"dirs:{rainy.name}+{clean.name}"
-    return Dataset(name, card, root, samples, complete, layout, warnings)
+    found = pair_folder(root, layouts, allow_incomplete=allow_incomplete, full_paths=True)
+    return _dataset(card.name if card else f"dirs:{rainy.name}+{clean.name}", card, found, allow_incomplete)
 
 
 def open_rainy_folder(path: Path) -> Dataset:
@@ -189,7 +198,7 @@ def open_rainy_folder(path: Path) -> Dataset:
         raise DatasetError(f"{path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) directly inside it")
     stems = Counter(Path(name).stem for name in names)
     if clashes := sorted(stem for stem, count in stems.items() if count > 1):
-        raise DatasetError(f"{path}: {summarise_names('names used by more than one file', tuple(clashes))}")
+        raise DatasetError(f"{path}: {summarise_names('name{s} used by more than one file', tuple(clashes))}")
     samples = tuple(Sample(Path(name).stem, path / name, None) for name in names)
     warnings = check_headers(path, samples)
     return Dataset(f"rainy:{path.name}", None, path, samples, True, header_warnings=warnings)
@@ -234,7 +243,8 @@ def import_dataset(name: str, source: Path, store: Store, *, allow_incomplete: b
         if source.is_file():
             folder = Path(work) / "extracted"
             extract_archive(source, folder)
-        dataset = open_folder(folder, card=card, allow_incomplete=allow_incomplete)
+        # an installed copy pairs whole: --allow-incomplete accepts fewer pairs, never a file without its pair
+        dataset = open_folder(folder, card=card, allow_incomplete=allow_incomplete, every_file_paired=True)
         staged = Path(work) / "staged"
         _copy_files(dataset, staged)
         os.replace(staged, target)

@@ -99,10 +99,13 @@ class Layout:
     def pairing(self) -> PairingRule:
         return RULES[self.rule]
 
-    def describe(self) -> str:
-        """In words, for messages: `rainy in rain/, clean in norain/: the clean file has the rainy file's name`."""
+    def describe(self, root: Path | None = None) -> str:
+        """In words, for messages: `rainy in rain/, clean in norain/: the clean file has the rainy file's name`;
+        with `root`, the folders are named in full (`rainy in /data/rain/, ...`)."""
 
         def folder(name: str) -> str:
+            if root is not None:
+                return f"{root / name}/"
             return "the folder itself" if name == "." else f"{name}/"
 
         if self.rainy == self.clean:
@@ -183,7 +186,7 @@ class OutputPairing:
 
     naming: str  # in words: "the rainy input's name", "the number in the rainy input's name", ...
     files: dict[str, str]  # sample name -> its output's file name in the folder
-    missing: tuple[str, ...]  # images without an output, each with the file looked for
+    missing: tuple[str, ...]  # image{s} without an output, each with the file looked for
     extra: tuple[str, ...]  # output files no image pairs with
     duplicates: tuple[str, ...]  # ambiguous stems, files claimed twice
 
@@ -193,9 +196,9 @@ class OutputPairing:
 
     def problem(self) -> str:
         parts = [
-            summarise_names("images without an output", self.missing),
-            summarise_names("files that no image pairs with", self.extra),
-            summarise_names("duplicates", self.duplicates),
+            summarise_names("image{s} without an output", self.missing),
+            summarise_names("file{s} that no image pairs with", self.extra),
+            summarise_names("duplicate{s}", self.duplicates),
         ]
         return f"closest by {self.naming}: " + "; ".join(part for part in parts if part)
 
@@ -245,25 +248,65 @@ class _Pairing:
     def complete(self) -> bool:
         return not (self.unmatched or self.unreferenced or self.duplicates)
 
-    def problem(self, root: Path) -> str:
+    @property
+    def other_formats(self) -> int:
+        """Rainy files whose clean file is there under another extension (rain-1.jpg beside norain-1.png)."""
+        return sum(_OTHER_FORMAT in entry for entry in self.unmatched)
+
+    def problem(self) -> str:
         parts = [
-            summarise_names("rainy files without a clean file", self.unmatched),
-            summarise_names("clean files that no rainy file pairs with", self.unreferenced),
-            summarise_names("duplicates", self.duplicates),
+            summarise_names("rainy file{s} without a clean file", self.unmatched),
+            summarise_names("clean file{s} that no rainy file pairs with", self.unreferenced),
+            summarise_names("duplicate{s}", self.duplicates),
         ]
-        found = "; ".join(part for part in parts if part)
-        return f"{root}: pairing {self.layout.describe()} is incomplete: {found}"
+        return "; ".join(part for part in parts if part)
 
 
-def pair_folder(path: Path, layouts: tuple[Layout, ...]) -> tuple[Path, Layout, tuple[Sample, ...]]:
+@dataclass(frozen=True)
+class FolderPairing:
+    """What `pair_folder` found: the root holding the layout, the layout, its pairs, and, when an incomplete pairing
+    was accepted (`allow_incomplete`), what was left out, in words ("" for a complete one)."""
+
+    root: Path
+    layout: Layout
+    samples: tuple[Sample, ...]
+    left_out: str = ""
+
+
+def pair_folder(
+    path: Path,
+    layouts: tuple[Layout, ...],
+    *,
+    allow_incomplete: bool = False,
+    offer_partial: bool = True,
+    full_paths: bool = False,
+) -> FolderPairing:
+    """Pair the files of `path` (or of its one subfolder holding a dataset) by the first layout that pairs every
+    file. With `allow_incomplete`, else the closest layout's complete pairs; `offer_partial`: a refusal says that
+    --allow-incomplete would score those. `full_paths`: name the layout's folders in full in messages (two folders
+    the user named, rather than one dataset folder)."""
     root = _find_root(path, layouts)
     attempts = [_pair(root, layout) for layout in layouts if _applies(root, layout)]
     for attempt in attempts:
         if attempt.complete:
-            return root, attempt.layout, attempt.samples
-    # the attempt that paired most, then left fewest files over (an ambiguous stem leaves none); the first on a tie
-    closest = max(attempts, key=lambda a: (len(a.samples), -len(a.unmatched) - len(a.unreferenced)))
-    raise DatasetError(closest.problem(root))
+            return FolderPairing(root, attempt.layout, attempt.samples)
+    # the attempt that paired most, then left fewest files over (an ambiguous stem leaves none), then named most files
+    # that are there in another format; the first on a tie
+    closest = max(attempts, key=lambda a: (len(a.samples), -len(a.unmatched) - len(a.unreferenced), a.other_formats))
+    where = f"pairing {closest.layout.describe(root)}" if full_paths else f"{root}: pairing {closest.layout.describe()}"
+    problem = f"{where} is incomplete: {closest.problem()}"
+    if allow_incomplete and closest.samples and not closest.duplicates:
+        return FolderPairing(root, closest.layout, closest.samples, problem)
+    if closest.other_formats:
+        hint = "; this rule pairs files of one format: convert one folder to the other's format"
+    elif closest.duplicates or not closest.samples:
+        hint = "; --allow-incomplete cannot help: no pair is complete and unambiguous" if allow_incomplete else ""
+    elif offer_partial:
+        count = len(closest.samples)
+        hint = f"; --allow-incomplete scores the {count} complete pair{'s' if count > 1 else ''}, as a partial result"
+    else:
+        hint = ""
+    raise DatasetError(problem + hint)
 
 
 def _find_root(path: Path, layouts: tuple[Layout, ...]) -> Path:
@@ -336,6 +379,9 @@ def _pair(root: Path, layout: Layout) -> _Pairing:
     )
 
 
+_OTHER_FORMAT = " is there, in another format"
+
+
 @dataclass(frozen=True)
 class _Match:
     pairs: dict[str, str]  # name -> the file it pairs with
@@ -363,8 +409,11 @@ def _match(names: Iterable[str], files: set[str], rule: PairingRule) -> _Match:
             target = candidates[0] if candidates else f"{target}.*"
         if target in files:
             pairs[name] = target
+        elif target is None:
+            unmatched.append(f"{name} (name does not fit {rule.name})")
         else:
-            unmatched.append(f"{name} (no {target})" if target else f"{name} (name does not fit {rule.name})")
+            other = sorted(file for file in files if Path(file).stem == Path(target).stem)
+            unmatched.append(f"{name} (no {target}{f'; {other[0]}{_OTHER_FORMAT}' if other else ''})")
     claims = Counter(pairs.values())
     duplicates = [] if rule.many_to_one else [f"{c} (paired {k} times)" for c, k in claims.items() if k > 1]
     duplicates += [f"ambiguous stem: {entry}" for entry in ambiguous]
@@ -386,7 +435,8 @@ def natural_key(name: str) -> tuple:
 
 
 def summarise_names(what: str, items: tuple[str, ...]) -> str:
+    """`what` with its count and the first few items: "2 image{s}" -> "2 images: a, b", "1 image: a"."""
     if not items:
         return ""
     more = f", ... ({len(items) - _SHOWN} more)" if len(items) > _SHOWN else ""
-    return f"{len(items)} {what}: {', '.join(items[:_SHOWN])}{more}"
+    return f"{len(items)} {what.format(s='' if len(items) == 1 else 's')}: {', '.join(items[:_SHOWN])}{more}"

@@ -61,9 +61,9 @@ def check_headers(root: Path, samples: tuple[Sample, ...]) -> tuple[str, ...]:
             rainy_file, clean_file = (path.relative_to(root).as_posix() for path in (sample.rainy, sample.clean))
             problems.append(f"{sample.name} ({rainy_file} {rainy[0]}x{rainy[1]}, {clean_file} {clean[0]}x{clean[1]})")
     if problems:
-        unusable = summarise_names("pairs that cannot be compared pixel by pixel", tuple(problems))
+        unusable = summarise_names("pair{s} that cannot be compared pixel by pixel", tuple(problems))
         raise DatasetError(f"{root}: {unusable}")
-    return tuple(f"{what}: {summarise_names('images', tuple(names))}" for what, names in noted.items())
+    return tuple(f"{what}: {summarise_names('image{s}', tuple(names))}" for what, names in noted.items())
 
 
 def check_outputs(
@@ -99,14 +99,16 @@ def check_outputs(
         elif digests[sample.name] == rainy:
             same_as["rainy input"].append(sample.name)
     if problems:
-        sizes = summarise_names("outputs of another size than their image", tuple(problems))
+        sizes = summarise_names("output{s} of another size than their image", tuple(problems))
         raise DatasetError(
             f"{folder}: {sizes}; nothing is resized or cropped here: crop padded outputs (to a multiple of 8, say) "
             "back to the image's size before scoring"
         )
-    warnings = [f"{what}: {summarise_names('images', tuple(names))}" for what, names in noted.items()]
+    warnings = [f"{what}: {summarise_names('image{s}', tuple(names))}" for what, names in noted.items()]
     for role, names in same_as.items():
         if names:
             hint = " (is the folder the set's own?)" if role == "rainy input" else ""
-            warnings.append(f"outputs byte-identical to their {role}{hint}: {summarise_names('images', tuple(names))}")
+            warnings.append(
+                f"outputs byte-identical to their {role}{hint}: {summarise_names('image{s}', tuple(names))}"
+            )
     return tuple(warnings), digests

@@ -70,7 +70,7 @@ def test_a_converted_image_kind_is_recorded_and_said(tmp_path, capsys, mode, sai
     converted.save(folder / "norain" / "a.png")
     code, err, document = _run(capsys, folder, tmp_path / "out")
     assert code == 0
-    warning = f"ground truth: {said}: 1 images: a"
+    warning = f"ground truth: {said}: 1 image: a"
     assert f"warning: dir:set: {warning}" in err
     assert warning in document["runs"][0]["dataset_info"]["warnings"]
 
@@ -99,7 +99,7 @@ def test_jpeg_data_under_a_png_name_is_scored_with_a_warning(tmp_path, capsys):
     (folder / "rain" / "b.png").write_bytes(_jpeg_bytes(_noise()))
     code, err, document = _run(capsys, folder, tmp_path / "out")
     assert code == 0
-    warning = "rainy input: JPEG data under a .png name (lossy compression): 1 images: b"
+    warning = "rainy input: JPEG data under a .png name (lossy compression): 1 image: b"
     assert f"warning: dir:set: {warning}" in err
     assert warning in document["runs"][0]["dataset_info"]["warnings"]
 
@@ -213,3 +213,39 @@ def _fuzzed_folders(root: Path) -> list[Path]:
 def test_fuzzed_files_get_one_line_and_exit_2_never_a_traceback(tmp_path, capsys):
     for folder in _fuzzed_folders(tmp_path / "fuzz"):
         _refused(capsys, folder, tmp_path / f"out-{folder.name}", "")
+
+
+# ---- pairing refusals on the command line: whole paths, the rule the names follow, what --allow-incomplete does ----
+
+
+def test_two_folders_that_do_not_pair_are_named_whole_on_the_command_line(tmp_path, capsys):
+    rainy, clean = tmp_path / "nc" / "bad" / "missing", tmp_path / "work" / "norain"
+    write_png(rainy / "rain-001.png", _noise())
+    for i in (1, 2):
+        write_png(clean / f"norain-00{i}.png", _noise())
+    out = tmp_path / "out"
+    code = main(
+        ["run", "--methods", "identity", "--rainy-dir", str(rainy), "--clean-dir", str(clean), "--out", str(out)]
+    )
+    assert code == EXIT_INPUT_ERROR and not out.exists()
+    assert capsys.readouterr().err.strip() == (
+        f"error: pairing rainy in {rainy}/, clean in {clean}/: rain-XXX -> norain-XXX (PReNet) is incomplete: "
+        "1 clean file that no rainy file pairs with: norain-002.png; --allow-incomplete scores the 1 complete pair, "
+        "as a partial result"
+    )
+
+
+def test_allow_incomplete_scores_a_pair_folder_with_a_missing_file_as_a_partial_result(tmp_path, capsys):
+    folder = pair_folder(tmp_path / "set", names=("rain-001", "rain-002", "rain-003"))
+    for rainy in (folder / "rain").iterdir():  # the fixture's same-name pairs become PReNet's rain-N -> norain-N
+        (folder / "norain" / rainy.name).rename(folder / "norain" / f"no{rainy.name}")
+    (folder / "norain" / "norain-003.png").unlink()
+    _refused(capsys, folder, tmp_path / "refused", "--allow-incomplete scores the 2 complete pairs")
+    code, err, document = _run(capsys, folder, tmp_path / "out", "--allow-incomplete")
+    assert code == 0 and document["runs"][0]["n"] == 2
+    said = "--allow-incomplete: 2 complete pairs scored; "
+    assert any(
+        line.startswith(f"warning: dir:set: {said}") and "rain-003.png (no norain-003.png)" in line for line in err
+    )
+    assert document["runs"][0]["dataset_info"]["complete"] is False
+    assert document["runs"][0]["dataset_info"]["warnings"][0].startswith(said)

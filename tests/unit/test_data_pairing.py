@@ -115,7 +115,7 @@ def test_rain1400_many_to_one(tmp_path: Path) -> None:
 def test_rain1400_streak_type_out_of_range_is_named(tmp_path: Path) -> None:
     _rain1400(tmp_path, ids=(901,))
     _image(tmp_path / "rainy_image" / "901_15.jpg", 40)
-    with pytest.raises(DatasetError, match=r"1 rainy files without a clean file: 901_15\.jpg \(name does not fit"):
+    with pytest.raises(DatasetError, match=r"1 rainy file without a clean file: 901_15\.jpg \(name does not fit"):
         open_folder(tmp_path)
 
 
@@ -124,7 +124,7 @@ def test_one_to_one_rule_refuses_a_shared_clean_file(tmp_path: Path, monkeypatch
     monkeypatch.setitem(data.RULES, strict.name, strict)
     _rain1400(tmp_path, ids=(901,), kinds=range(1, 3))
     card = replace(load_card("rain1400"), layouts=(data.Layout("rainy_image", "ground_truth", strict.name),))
-    with pytest.raises(DatasetError, match=r"duplicates: 901\.jpg \(paired 2 times\)"):
+    with pytest.raises(DatasetError, match=r"1 duplicate: 901\.jpg \(paired 2 times\)"):
         open_folder(tmp_path, card=card)
 
 
@@ -185,7 +185,7 @@ def test_side_by_side_is_never_guessed_without_a_card(tmp_path: Path) -> None:
 def test_rainy_file_without_clean_is_named(tmp_path: Path) -> None:
     _pair(tmp_path, "rain/a.png", "norain/a.png", 10)
     _image(tmp_path / "rain" / "b.png", 20)
-    with pytest.raises(DatasetError, match=r"1 rainy files without a clean file: b\.png \(no b\.png\)") as error:
+    with pytest.raises(DatasetError, match=r"1 rainy file without a clean file: b\.png \(no b\.png\)") as error:
         open_folder(tmp_path)
     assert "\n" not in str(error.value)
 
@@ -193,7 +193,7 @@ def test_rainy_file_without_clean_is_named(tmp_path: Path) -> None:
 def test_clean_file_never_referenced_is_named(tmp_path: Path) -> None:
     _pair(tmp_path, "rain/a.png", "norain/a.png", 10)
     _image(tmp_path / "norain" / "orphan.png", 20)
-    with pytest.raises(DatasetError, match=r"1 clean files that no rainy file pairs with: orphan\.png"):
+    with pytest.raises(DatasetError, match=r"1 clean file that no rainy file pairs with: orphan\.png"):
         open_folder(tmp_path)
 
 
@@ -206,10 +206,62 @@ def test_many_unmatched_files_are_listed_first_few_and_counted(tmp_path: Path) -
     assert "extra-5.png" in str(error.value) and "extra-6.png" not in str(error.value)
 
 
+def test_two_folders_of_the_user_are_named_in_full_in_a_refusal(tmp_path: Path) -> None:
+    """Not "/: pairing rainy in tmp/nc/..., clean in work/...": the subject is the pairing, the folders are whole."""
+    rainy, clean = tmp_path / "nc" / "bad" / "missing", tmp_path / "work" / "clean"
+    _pair(tmp_path, "nc/bad/missing/rain-001.png", "work/clean/norain-001.png", 10)
+    _image(clean / "norain-002.png", 20)
+    with pytest.raises(DatasetError) as error:
+        open_folder_pair(rainy, clean)
+    assert str(error.value) == (
+        f"pairing rainy in {rainy}/, clean in {clean}/: rain-XXX -> norain-XXX (PReNet) is incomplete: "
+        "1 clean file that no rainy file pairs with: norain-002.png; "
+        "--allow-incomplete scores the 1 complete pair, as a partial result"
+    )
+
+
+def test_allow_incomplete_scores_the_complete_pairs_of_a_folder_and_says_what_it_left_out(tmp_path: Path) -> None:
+    for i in (1, 2, 3):
+        _pair(tmp_path, f"rain/rain-00{i}.png", f"norain/norain-00{i}.png", 10 * i)
+    (tmp_path / "norain" / "norain-003.png").unlink()
+    with pytest.raises(DatasetError, match=r"--allow-incomplete scores the 2 complete pairs, as a partial result$"):
+        open_folder(tmp_path)
+    dataset = open_folder(tmp_path, allow_incomplete=True)
+    assert _names(dataset) == ["rain-001", "rain-002"] and not dataset.complete
+    _assert_pairs_match(dataset)
+    assert dataset.warnings()[0] == (
+        f"--allow-incomplete: 2 complete pairs scored; {tmp_path}: pairing rainy in rain/, clean in norain/: "
+        "rain-XXX -> norain-XXX (PReNet) is incomplete: 1 rainy file without a clean file: rain-003.png "
+        "(no norain-003.png)"
+    )
+
+
+def test_allow_incomplete_says_why_it_cannot_help_when_nothing_pairs(tmp_path: Path) -> None:
+    _image(tmp_path / "rain" / "a.png", 10)
+    _image(tmp_path / "norain" / "b.png", 10)
+    with pytest.raises(DatasetError, match=r"--allow-incomplete cannot help: no pair is complete and unambiguous$"):
+        open_folder(tmp_path, allow_incomplete=True)
+
+
+def test_jpeg_rainy_files_beside_png_clean_files_are_refused_under_the_rule_their_names_follow(tmp_path: Path) -> None:
+    for i in (1, 2):
+        _image(tmp_path / "rain" / f"rain-00{i}.jpg", 10)
+        _image(tmp_path / "norain" / f"norain-00{i}.png", 10)
+    with pytest.raises(DatasetError) as error:
+        open_folder(tmp_path)
+    assert str(error.value) == (
+        f"{tmp_path}: pairing rainy in rain/, clean in norain/: rain-XXX -> norain-XXX (PReNet) is incomplete: "
+        "2 rainy files without a clean file: rain-001.jpg (no norain-001.jpg; norain-001.png is there, in another "
+        "format), rain-002.jpg (no norain-002.jpg; norain-002.png is there, in another format); 2 clean files that "
+        "no rainy file pairs with: norain-001.png, norain-002.png; this rule pairs files of one format: convert one "
+        "folder to the other's format"
+    )
+
+
 def test_duplicate_sample_names_are_refused(tmp_path: Path) -> None:
     _pair(tmp_path, "rain/a.png", "norain/a.png", 10)
     _pair(tmp_path, "rain/a.jpg", "norain/a.jpg", 10)
-    with pytest.raises(DatasetError, match=r"duplicates: sample name a \(2 rainy files\)"):
+    with pytest.raises(DatasetError, match=r"1 duplicate: sample name a \(2 rainy files\)"):
         open_folder(tmp_path)
 
 

@@ -83,7 +83,7 @@ def test_a_missing_output_is_refused_naming_it_and_allow_incomplete_scores_the_r
     _set(tmp_path / "set")
     outputs = _outputs(tmp_path / "mine", lambda n: f"rain-{n:03d}.png", count=2)
     message = _refused(capsys, tmp_path, _score(tmp_path, outputs))
-    assert "1 images without an output: rain-003.png (no rain-003.png)" in message
+    assert "1 image without an output: rain-003.png (no rain-003.png)" in message
     assert "--allow-incomplete" in message
     assert _score(tmp_path, outputs, "--allow-incomplete") == 0
     run = json.loads((tmp_path / "out" / "results.json").read_text())["runs"][0]
@@ -96,7 +96,7 @@ def test_an_extra_file_is_refused_naming_it(tmp_path, capsys):
     outputs = _outputs(tmp_path / "mine", lambda n: f"rain-{n:03d}.png")
     write_png(outputs / "rain-004.png", np.zeros((*SIZE, 3), np.uint8))
     message = _refused(capsys, tmp_path, _score(tmp_path, outputs, "--allow-incomplete"))
-    assert "1 files that no image pairs with: rain-004.png" in message and "by name, never by order" in message
+    assert "1 file that no image pairs with: rain-004.png" in message and "by name, never by order" in message
 
 
 def test_an_ambiguous_stem_is_refused_naming_both_files(tmp_path, capsys):
@@ -140,9 +140,9 @@ def test_conversions_lossy_data_and_identical_files_are_warned_and_recorded(tmp_
     assert _score(tmp_path, outputs) == 0
     warnings = json.loads((tmp_path / "out" / "results.json").read_text())["runs"][0]["method_spec"]["outputs"]
     said = " | ".join(warnings["warnings"])
-    assert "outputs: converted to RGB: greyscale, replicated to R, G and B: 1 images: rain-001" in said
-    assert "outputs: JPEG data (lossy compression): 1 images: rain-003" in said
-    assert "outputs byte-identical to their ground truth: 1 images: rain-002" in said
+    assert "outputs: converted to RGB: greyscale, replicated to R, G and B: 1 image: rain-001" in said
+    assert "outputs: JPEG data (lossy compression): 1 image: rain-003" in said
+    assert "outputs byte-identical to their ground truth: 1 image: rain-002" in said
     assert "warning: mynet: outputs byte-identical to their ground truth" in capsys.readouterr().err
 
 
