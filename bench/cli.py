@@ -594,6 +594,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from bench import suite as suites
+    from bench.results.schema import load_results
 
     suite = suites.load_suite(args.suite)
     out = args.out or Path("results") / f"{_stamp()}-{suite.name}"
@@ -605,6 +606,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         verdict = suites.reproduce(
             suite, _store(args), out, overwrite=args.overwrite, progress=not args.no_progress, log=_log
         )
+    for group in suite.groups:  # each group's leaderboard, as `run` prints it
+        print(f"group {group.name} ({out / group.name}):\n{_format_summary(load_results(out / group.name))}\n")
     print(suites.format_verdicts(verdict))
     print(f"report: {out / suites.REPORT_FILE}")
     return 0 if verdict["passed"] else EXIT_CHECK_FAILED
@@ -630,14 +633,14 @@ def _format_summary(document: dict) -> str:
     cells = [header] + [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]
+    withheld: dict[str, list[str]] = {}  # one line per reason, naming its runs
+    limited: dict[int, list[str]] = {}
     for run in document["runs"]:
         if run["published"]:
             published = ", ".join(f"{k} {v}" for k, v in run["published"].items())
             lines.append(f"published for {run['method']} on {run['dataset']}: {published}")
         if run["published_withheld"]:
-            lines.append(
-                f"published numbers of {run['method']} on {run['dataset']} not shown: {run['published_withheld']}"
-            )
+            withheld.setdefault(run["published_withheld"], []).append(f"{run['method']} on {run['dataset']}")
         if run["training_overlap"]:
             lines.append(
                 f"warning: {run['method']} on {run['dataset']} scores training images: {run['training_overlap']}"
@@ -650,7 +653,11 @@ def _format_summary(document: dict) -> str:
                 f"image(s) ({images}); {effect}"
             )
         if run["limited_to"]:
-            lines.append(f"note: {run['method']} on {run['dataset']} scored the first {run['n']} images only (--limit)")
+            limited.setdefault(run["n"], []).append(f"{run['method']} on {run['dataset']}")
+    for reason, runs in withheld.items():
+        lines.append(f"published numbers not shown ({', '.join(runs)}): {reason}")
+    for n, runs in limited.items():
+        lines.append(f"note: scored the first {n} images only (--limit): {', '.join(runs)}")
     for column, reason in document["metrics_skipped"].items():
         lines.append(f"skipped {column}: {reason}")
     timing = document["timing"]

@@ -116,12 +116,14 @@ def warnings(collection: Collection) -> list[str]:
             )
         for column, reason in document.get("metrics_skipped", {}).items():
             found.append(f"{source}: {column} was skipped: {reason}")
+    by_cause: dict[str, list[str]] = {}  # a cause many runs share is one line naming them
     for run in collection.runs:
         name = f"{run.method} on {run.dataset}"
         if run.run["limited_to"]:
-            found.append(f"{name}: partial run (--limit {run.run['limited_to']}), {run.run['n']} images")
+            cause = f"partial run (--limit {run.run['limited_to']}: the first {run.run['n']} images)"
+            by_cause.setdefault(cause, []).append(name)
         if (run.run["method_spec"].get("loaded_weights") or {}).get("source") == "user":
-            found.append(f"{name}: user-supplied weights, not the published ones")
+            by_cause.setdefault("user-supplied weights, not the published ones", []).append(name)
         outputs = run.run["method_spec"].get("outputs") or {}
         found += [f"{name}: {warning}" for warning in outputs.get("warnings", ())]
         if run.run.get("training_overlap"):
@@ -130,6 +132,7 @@ def warnings(collection: Collection) -> list[str]:
             found.append(
                 f"{name}: {column} is not finite on {info['count']} image(s) ({', '.join(info['images'][:3])})"
             )
+    found += [f"{cause}: {', '.join(names)}" for cause, names in by_cause.items()]
     for dataset in collection.datasets():
         run = collection.runs_on(dataset)[0].run
         if "warnings" in run["dataset_info"]:

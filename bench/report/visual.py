@@ -22,7 +22,7 @@ from bench.report.tables import ColumnInfo, ranked
 from bench.results.schema import IMAGES_FOLDER
 from bench.run.saved_images import GROUND_TRUTH, RAINY, encode_png, image_path
 
-TILE_WIDTH = 256  # pixels of a tile in the file (shown 250 wide); wider images are downscaled, never the inset
+TILE_WIDTH = 256  # pixels of a tile, shown 1:1; wider images are downscaled, never the inset
 ERROR_WIDTH = TILE_WIDTH // 2  # an error map says where: half the tile's resolution, displayed at its width
 ERROR_LEVELS = 32  # an error map's colours: quantised so that it costs a fraction of the image it explains
 ERROR_PERCENTILE = 99.5  # the error scale's top: this percentile of the leading method's error
@@ -34,6 +34,8 @@ class Tile:
     label: str
     image: str  # data URI of the (downscaled) image with the inset's frame drawn on it
     inset: str  # data URI of the inset region at full resolution
+    inset_zoom: int  # the inset is shown this many times its size, nearest neighbour: every pixel a square
+    inset_width: int  # its width on the page, in CSS pixels
     error: str | None  # data URI of the error map, None for the ground truth or without one
     score: str  # the leaderboard column's value on this image
 
@@ -139,7 +141,8 @@ def _image_block(
         "tiles": tiles,
         "region": {"top": top, "left": left, "size": size},
         "error_scale": scale,
-        "swipe": (1 + [r.method for r in runs].index(a.method), 1 + [r.method for r in runs].index(b.method)),
+        # the two leading outputs at full resolution, one over the other, for the swipe
+        "swipe": (_png_uri(outputs[a.method]), _png_uri(outputs[b.method])),
     }
 
 
@@ -204,7 +207,14 @@ def _tile(label: str, image: np.ndarray, error, scale: float, region: tuple[int,
         _INSET_COLOUR
     )
     error_uri = _png_uri(colour_map(_downscaled(error, ERROR_WIDTH), scale)) if error is not None else None
-    return Tile(label, _png_uri(_downscaled(framed)), _png_uri(inset), error_uri, score)
+    zoom = inset_zoom(size)
+    return Tile(label, _png_uri(_downscaled(framed)), _png_uri(inset), zoom, zoom * size, error_uri, score)
+
+
+def inset_zoom(size: int) -> int:
+    """The largest whole factor that keeps an inset of `size` pixels within a tile (at least 1): a whole factor
+    shows each pixel as an equal square, where a fractional one would make some pixels wider than others."""
+    return max(1, TILE_WIDTH // size)
 
 
 def colour_map(error: np.ndarray, scale: float) -> np.ndarray:

@@ -99,6 +99,19 @@ def test_the_swipe_slider_moves_the_boundary(opened):
     assert over.evaluate("i => i.style.clipPath") == "inset(0px 80% 0px 0px)"
 
 
+def test_the_swipe_is_as_wide_as_a_row_of_tiles_and_insets_are_whole_multiples(opened):
+    page, _, _ = opened
+    tiles = page.locator(".tiles").first.locator(".tile")
+    boxes = [tiles.nth(k).bounding_box() for k in range(tiles.count())]
+    first_row = [box for box in boxes if box["y"] == boxes[0]["y"]]
+    row_width = first_row[-1]["x"] + first_row[-1]["width"] - first_row[0]["x"]
+    assert page.locator(".swipe").first.bounding_box()["width"] >= row_width
+    insets = page.locator("img.inset")
+    for k in range(insets.count()):
+        shown, natural = insets.nth(k).evaluate("i => [i.getBoundingClientRect().width, i.naturalWidth]")
+        assert shown == natural * 16  # the toy run's 16-pixel squares, 16 times over
+
+
 def test_a_screenshot_at_1280_px(opened, tmp_path):
     page, _, _ = opened
     path = tmp_path / "report.png"

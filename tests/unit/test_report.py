@@ -111,10 +111,31 @@ def test_paired_comparison_counts_images_won(run_folder, report):
 
 
 def test_visual_comparison_shows_every_tile_and_the_swipe(report):
-    section = report[report.index("6. Visual comparison") : report.index("7. Provenance")]
+    section = html.unescape(report[report.index("6. Visual comparison") : report.index("7. Provenance")])
     assert section.count('class="tile"') == 3 * 4  # three images x (rainy, two methods, ground truth)
-    assert section.count("error map") >= 3 * 3
+    # every part of every tile says whose it is: the caption on top, the inset and the error map under them
+    for label in ("rainy input", TOY, "identity", "ground truth"):
+        assert section.count(f"<figcaption><code>{label}</code>") == 3
+        assert section.count(f"<code>{label}</code>: framed square \u00d716, nearest neighbour") == 3
+    for label in ("rainy input", TOY, "identity"):
+        assert section.count(f"<code>{label}</code>: error map") == 3
+    # 48x64 images: a 16-pixel square (a quarter of the shorter side, at least 16) shown 256 // 16 = 16 times over
+    assert section.count('class="inset" style="width:256px"') == 3 * 4
     assert section.count('class="swipe"') == 3
+    assert section.count("full resolution") >= 3
+
+
+def test_a_cause_many_runs_share_is_one_warning_naming_them(tmp_path):
+    report = html.unescape(render_report([toy_run(tmp_path / "run", save_images=False, extra=("--limit", "3"))]))
+    lines = re.findall(r"<li>(partial run[^<]*)</li>", report)
+    assert lines == [f"partial run (--limit 3: the first 3 images): {TOY} on dir:run-pairs, identity on dir:run-pairs"]
+
+
+def test_insets_are_enlarged_by_a_whole_factor_that_fits_a_tile():
+    from bench.report.visual import TILE_WIDTH, inset_zoom
+
+    assert [inset_zoom(size) for size in (16, 80, 100, 129, 300)] == [16, 3, 2, 1, 1]
+    assert all(inset_zoom(size) * size <= TILE_WIDTH for size in range(16, TILE_WIDTH + 1))
 
 
 def test_runs_that_kept_no_images_are_named_in_the_visual_section(tmp_path):

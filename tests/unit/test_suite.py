@@ -91,6 +91,19 @@ def test_a_partial_run_cannot_pass_a_published_check():
     assert all(not v["passed"] and "--limit 3" in v["reason"] for v in verdicts if v["dataset"] == "rain100h")
 
 
+def test_a_reason_for_withholding_published_numbers_is_printed_once_naming_its_runs():
+    from bench.cli import _format_summary
+
+    document = _rain100h()
+    for run in document["runs"]:
+        run["published_withheld"] = "--limit 3: the means are over the first 3 of 100 images"
+    lines = [line for line in _format_summary(document).splitlines() if "not shown" in line]
+    assert lines == [
+        "published numbers not shown (" + ", ".join(f"{run['method']} on rain100h" for run in document["runs"]) + "): "
+        "--limit 3: the means are over the first 3 of 100 images"
+    ]
+
+
 def test_unknown_keys_are_errors(tmp_path):
     path = _write_suite(tmp_path, '[[group]]\nname = "g"\nmethods = ["identity"]\ndatasets = ["demo"]\nlimt = 2\n')
     with pytest.raises(BenchError, match=r"unknown key\(s\) limt in group g"):
@@ -118,6 +131,8 @@ def test_reproduce_runs_checks_reports_and_exits_1_on_a_failed_check(tmp_path, m
     out = tmp_path / "out"
     assert main(["reproduce", "--suite", str(path), "--out", str(out), "--no-progress"]) == 1
     printed = capsys.readouterr().out
+    # each group's leaderboard, as `run` prints it
+    assert f"group demo ({out / 'demo'}):\nmethod    dataset  n  psnr@matlab-double" in printed
     assert "✗ identity publishes no psnr@matlab-double on demo" in printed
     assert "0 of 1 checks passed" in printed
     verdict = json.loads((out / "reproduce.json").read_text())
