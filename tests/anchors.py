@@ -20,3 +20,12 @@ def missing_anchor(reason: str):
     if anchors_required():
         pytest.fail(f"{reason}; {ENV_REQUIRE_ANCHORS} is set (CI), so this test must run, not skip", pytrace=False)
     pytest.skip(reason)
+
+
+def import_pyiqa():
+    """pyiqa, the optional extra (`pip install -e ".[pyiqa]"`, part of `.[test]`), or skip/fail saying so."""
+    try:
+        import pyiqa
+    except ImportError:
+        missing_anchor('pyiqa is not installed (the extra: pip install -e ".[pyiqa]", part of ".[test]")')
+    return pyiqa

@@ -12,14 +12,19 @@ import numpy as np
 
 from bench.common.errors import MetricUnavailableError
 
-PINNED_VERSION = "0.1.16"  # pyproject.toml pins it; values move between pyiqa releases
+PINNED_VERSION = "0.1.16"  # pyproject.toml pins it in the `pyiqa` extra; values move between pyiqa releases
+EXTRA = '"derain-bench[pyiqa]"'  # not in the core install: pyiqa's licence forbids commercial use
+LICENCE = "PolyForm-Noncommercial-1.0.0"
 
 
 @functools.cache
 def _metric(name: str):
     from bench.metrics.backend_files import import_backend  # imports torch: not when bench.metrics is imported
 
-    pyiqa = import_backend(f"{name}@pyiqa-default", "pyiqa", f"pyiqa=={PINNED_VERSION}")
+    try:
+        pyiqa = import_backend(f"{name}@pyiqa-default", "pyiqa", EXTRA)
+    except MetricUnavailableError as exc:
+        raise MetricUnavailableError(f"{exc} (pyiqa's licence, {LICENCE}, forbids commercial use)") from exc
     installed = metadata.version("pyiqa")
     if installed != PINNED_VERSION:
         raise MetricUnavailableError(

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from anchors import import_pyiqa
 from PIL import Image, ImageFilter
 from scipy import ndimage, special
 
@@ -214,7 +215,7 @@ def scorer(torch_home: Path):
 
 @pytest.fixture(scope="module")
 def pyiqa_lpips(torch_home: Path):
-    import pyiqa
+    pyiqa = import_pyiqa()
 
     heads = torch_home / "hub" / "pyiqa" / "LPIPS_v0.1_alex-df73285e.pth"
     return pyiqa.create_metric("lpips", device=torch.device("cpu"), pretrained_model_path=str(heads))
@@ -268,7 +269,7 @@ def test_niqe_matches_independent_implementation(scorer, pairs, pristine):
 
 @pytest.fixture(scope="module")
 def pyiqa_niqe(torch_home: Path):
-    import pyiqa
+    pyiqa = import_pyiqa()
 
     pristine = torch_home / "hub" / "pyiqa" / "niqe_modelparameters.mat"
     return pyiqa.create_metric("niqe", device=torch.device("cpu"), pretrained_model_path=str(pristine))

@@ -17,6 +17,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from anchors import import_pyiqa
 from matlab_reference import filter2_valid, ref_ssim_index, ref_ssim_m_2009, ref_window, ref_y_double
 from scipy import ndimage
 
@@ -76,7 +77,7 @@ def ref_basicsr_y(rgb):
 
 def ref_pyiqa(name, pred, target):
     """pyiqa.create_metric(name) with defaults on RGB float32 tensors in [0,1] (pyiqa's imread2tensor)."""
-    import pyiqa
+    pyiqa = import_pyiqa()
     import torchvision.transforms.functional as tf
 
     metric = pyiqa.create_metric(name, device="cpu")
