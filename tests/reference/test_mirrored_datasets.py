@@ -3,7 +3,9 @@
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from bench.common.assets import Store
 from bench.common.errors import ChecksumError
@@ -46,6 +48,23 @@ def test_rain12_has_12_pairs_cropped_to_480x320(mirror_store: Store) -> None:
     assert _sizes(dataset) == Counter({(480, 320): 12})
     assert dataset.samples[0].clean.name == "norain-001.png"
     _assert_every_file_verified("rain12", dataset, mirror_store)
+
+
+def test_rain100l_has_100_verified_pairs_and_its_input_scores_as_published(mirror_store: Store) -> None:
+    dataset = open_dataset("rain100l", mirror_store)
+    assert len(dataset.samples) == 100 and dataset.complete
+    assert set(_sizes(dataset)) == {(481, 321), (321, 481)}
+    assert dataset.samples[0].rainy.name == "rain-001.png" and dataset.samples[0].clean.name == "norain-001.png"
+    _assert_every_file_verified("rain100l", dataset, mirror_store)
+    # the published input row (PReNet's README): 26.90 dB, here from a Y/PSNR written out in the test
+    psnrs = []
+    for sample in dataset.samples:
+        rainy, clean = (
+            np.asarray(Image.open(p).convert("RGB"), dtype=np.float64) / 255 for p in (sample.rainy, sample.clean)
+        )
+        y_rainy, y_clean = ((16 + x @ np.array([65.481, 128.553, 24.966])) / 255 for x in (rainy, clean))
+        psnrs.append(10 * np.log10(1 / np.mean((y_rainy - y_clean) ** 2)))
+    assert abs(np.mean(psnrs) - 26.90) < 0.005
 
 
 def test_rain100l_sample_has_10_pairs_and_says_it_is_a_subset(mirror_store: Store) -> None:

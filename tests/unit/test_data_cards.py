@@ -32,7 +32,7 @@ EXPECTED_PAIRS = {
     "test1200": 1200,
     "test2800": 2800,
 }
-MIRRORED = {"rain100h", "rain12", "rain100l-sample10"}
+MIRRORED = {"rain100h", "rain100l", "rain12", "rain100l-sample10"}
 RAW_URL = re.compile(r"https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/")
 
 
