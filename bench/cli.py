@@ -20,6 +20,9 @@ EXAMPLES = """examples:
   python -m bench report results/quick/rain12 --out results/report.html  # one HTML report of stored results"""
 
 
+METRICS_HELP = "psnr,ssim,lpips,niqe,niqe-pyiqa (default psnr,ssim; niqe-pyiqa: pyiqa itself, the pyiqa extra)"
+
+
 def _names(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
     if not names:
@@ -142,9 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--dataset-dir holds rainy images only (real rain): no-reference metrics, e.g. --metrics niqe",
     )
-    run.add_argument(
-        "--metrics", type=_names, default=("psnr", "ssim"), help="psnr,ssim,lpips,niqe (default psnr,ssim)"
-    )
+    run.add_argument("--metrics", type=_names, default=("psnr", "ssim"), help=METRICS_HELP)
     run.add_argument("--protocols", type=_names, default=("matlab-double",), help="PSNR/SSIM conventions, or 'all'")
     run.add_argument(
         "--skip-unavailable-metrics",
@@ -191,9 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--params", type=int, help="its parameter count, recorded and shown as declared")
     score.add_argument("--gmacs", type=float, help="its GMACs per image, recorded and shown as declared")
-    score.add_argument(
-        "--metrics", type=_names, default=("psnr", "ssim"), help="psnr,ssim,lpips,niqe (default psnr,ssim)"
-    )
+    score.add_argument("--metrics", type=_names, default=("psnr", "ssim"), help=METRICS_HELP)
     score.add_argument("--protocols", type=_names, default=("matlab-double",), help="PSNR/SSIM conventions, or 'all'")
     score.add_argument("--device", default="auto", help="where LPIPS runs: auto, cpu, cuda ...")
     score.add_argument(

@@ -1,8 +1,8 @@
 """Image-quality metrics: PSNR and SSIM under named scoring protocols, LPIPS and NIQE with their model files.
 
     scorer = make_scorer(metrics=("psnr", "ssim", "lpips", "niqe"), protocols=("matlab-double", "rgb"))
-    scorer(pred, target)  # {"psnr@matlab-double": ..., "ssim@rgb": ..., "lpips@alex-v0.1": ..., "niqe@pyiqa": ...}
-    scorer(pred, None)    # no ground truth: the no-reference columns only ({"niqe@pyiqa": ...})
+    scorer(pred, target)  # {"psnr@matlab-double": .., "ssim@rgb": .., "lpips@alex-v0.1": .., "niqe@derain-bench": ..}
+    scorer(pred, None)    # no ground truth: the no-reference columns only ({"niqe@derain-bench": ...})
 
 A protocol name fixes everything that moves the PSNR/SSIM numbers (colour conversion, rounding, PSNR peak,
 SSIM window); see PROTOCOLS and the protocol table of docs/protocols.md. LPIPS and NIQE ignore protocols; their column

@@ -1,10 +1,12 @@
 """NIQE (Mittal, Soundararajan and Bovik, IEEE SPL 2013) as pyiqa 0.1.16 defines it, computed in float64.
 
-Column `niqe@pyiqa`: no reference, lower is better. The column names the definition (pyiqa's `niqe` with its
-defaults test_y_channel=True, color_space='yiq', crop_border=0); the computation is derain-bench's own, so that
-identical images score identically on every CPU. pyiqa itself rounds an exact-.5 luma either way and halves
-the image in float32, both through kernels chosen by the CPU's instruction set: on the same bytes its NIQE
-moved by 0.17% between an Intel and an AMD machine (see the hardware-noise table of docs/drift-gate.md). Here:
+Column `niqe@derain-bench` (`--metrics niqe`): no reference, lower is better. The definition is pyiqa's `niqe`
+with its defaults (test_y_channel=True, color_space='yiq', crop_border=0); the computation is derain-bench's own,
+needs no pyiqa (whose licence is non-commercial), and scores identical images identically on every CPU; the
+column says who computed it. pyiqa's own computation is the `niqe@pyiqa` column (`--metrics niqe-pyiqa`, the
+pyiqa extra). pyiqa itself rounds an exact-.5 luma either way and halves the image in float32, both through
+kernels chosen by the CPU's instruction set: on the same bytes its NIQE moved by 0.17% between an Intel and an
+AMD machine (see the hardware-noise table of docs/drift-gate.md). Here:
 - Y = round(0.299 R + 0.587 G + 0.114 B) on the uint8 values, in integers (ties to even): the YIQ luma
   (MATLAB's rgb2gray has the same weights to 3 decimals), not the BT.601 luma with offset 16 of the PSNR
   protocols;
@@ -34,7 +36,7 @@ from bench.common.assets import Store
 from bench.common.errors import MetricUnavailableError
 from bench.metrics.backend_files import file_record, hub_file, version_of
 
-COLUMN = "niqe@pyiqa"
+COLUMN = "niqe@derain-bench"
 PATCH = 96
 PRISTINE_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/niqe_modelparameters.mat"
 PRISTINE_FILE = "pyiqa/niqe_modelparameters.mat"  # under the torch hub dir, where pyiqa caches it
@@ -75,7 +77,7 @@ class NiqeMetric:
     def describe(self) -> dict:
         return {
             "metric": "niqe",
-            "variant": "pyiqa",
+            "variant": "derain-bench",
             "definition": "NIQE (Mittal et al. 2013): distance between the MVG of 36 natural-scene-statistics "
             "features of the image's 96x96 patches (two scales) and the MVG of the LIVE pristine images, "
             f"as {DEFINITION} computes it (niqe, test_y_channel=True, color_space='yiq', crop_border=0)",

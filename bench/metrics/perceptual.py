@@ -1,7 +1,8 @@
 """LPIPS and NIQE: metrics computed from model files a backend would normally download (LPIPS by the `lpips`
-package; NIQE here, as pyiqa defines it).
+package; NIQE by derain-bench, as pyiqa defines it, or by pyiqa itself with the extra).
 
-Each is one column named after its definition (`lpips@alex-v0.1`, `niqe@pyiqa`) and ignores the
+Each is one column named after who computes it (`lpips@alex-v0.1`: the lpips package's AlexNet v0.1;
+`niqe@derain-bench`; `niqe@pyiqa`) and ignores the
 PSNR/SSIM protocols. A name maps to a lazily imported `"module:class"`, so importing bench.metrics
 imports neither torch nor a backend; the class is built by `make_scorer`, i.e. before a run does any work.
 """
@@ -21,6 +22,7 @@ PERCEPTUAL_METRICS: Mapping[str, str] = MappingProxyType(
     {
         "lpips": "bench.metrics.lpips_metric:LpipsMetric",
         "niqe": "bench.metrics.niqe_metric:NiqeMetric",
+        "niqe-pyiqa": "bench.metrics.niqe_pyiqa:PyiqaNiqeMetric",  # pyiqa itself: the pyiqa extra
     }
 )
 

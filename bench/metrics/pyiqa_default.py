@@ -17,21 +17,26 @@ EXTRA = '"derain-bench[pyiqa]"'  # not in the core install: pyiqa's licence forb
 LICENCE = "PolyForm-Noncommercial-1.0.0"
 
 
-@functools.cache
-def _metric(name: str):
+def import_pyiqa(column: str):
+    """pyiqa at the pinned version, or a one-line MetricUnavailableError naming the extra and its licence."""
     from bench.metrics.backend_files import import_backend  # imports torch: not when bench.metrics is imported
 
     try:
-        pyiqa = import_backend(f"{name}@pyiqa-default", "pyiqa", EXTRA)
+        pyiqa = import_backend(column, "pyiqa", EXTRA)
     except MetricUnavailableError as exc:
         raise MetricUnavailableError(f"{exc} (pyiqa's licence, {LICENCE}, forbids commercial use)") from exc
     installed = metadata.version("pyiqa")
     if installed != PINNED_VERSION:
         raise MetricUnavailableError(
-            f"the pyiqa-default protocol is defined by pyiqa {PINNED_VERSION}, but pyiqa {installed} is installed; "
+            f"{column} is defined by pyiqa {PINNED_VERSION}, but pyiqa {installed} is installed; "
             f"pip install pyiqa=={PINNED_VERSION}"
         )
-    return pyiqa.create_metric(name, device="cpu", as_loss=False)
+    return pyiqa
+
+
+@functools.cache
+def _metric(name: str):
+    return import_pyiqa(f"{name}@pyiqa-default").create_metric(name, device="cpu", as_loss=False)
 
 
 def prepare() -> None:

@@ -255,7 +255,7 @@ def markdown(summary: dict) -> str:
         "| NIQE of identical images | largest change |",
         "|---|---|",
         f"| pyiqa 0.1.16 itself (float32 luma and resize) | {_format('niqe', probe['pyiqa']['change'])} |",
-        f"| `niqe@pyiqa` as derain-bench computes it (float64) | {_format('niqe', probe['ours']['change'])} |",
+        f"| `niqe@derain-bench` (float64) | {_format('niqe', probe['ours']['change'])} |",
     ]
     return "\n".join(lines)
 

@@ -51,7 +51,7 @@ def rounding(self, y):
 bench.methods.contract.DerainMethod.to_output = rounding
 sys.exit(main(sys.argv[1:]))
 """
-PSNR, NIQE = "psnr@matlab-double", "niqe@pyiqa"
+PSNR, NIQE = "psnr@matlab-double", "niqe@derain-bench"
 
 
 def _reproduce(suite: Path, out: Path, environment: dict, code: str | None = None) -> Path:

@@ -291,7 +291,7 @@ def test_rainy_only_folder_scores_no_reference_metrics(cache, tmp_path, capsys, 
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     (run,) = json.loads((out / "results.json").read_text())["runs"]
     assert run["dataset"] == "rainy:photos" and run["n"] == 2
-    assert all(row["clean_sha256"] is None and row["niqe@pyiqa"] > 0 for row in run["rows"])
+    assert all(row["clean_sha256"] is None and row["niqe@derain-bench"] > 0 for row in run["rows"])
 
 
 def test_profile_adds_complexity_columns(cache, tmp_path, capsys):

@@ -219,7 +219,7 @@ def test_a_limited_run_against_a_full_one_is_incomparable(base, new):
 def test_machine_local_paths_and_devices_do_not_matter(base, new):
     files = new["metrics"]["lpips@alex-v0.1"]["implementation"]["files"]
     files[0]["path"] = "/elsewhere/alexnet.pth"
-    new["metrics"]["niqe@pyiqa"]["device"] = "cuda"
+    new["metrics"]["niqe@derain-bench"]["device"] = "cuda"
     _run(new, "prenet.rain100l")["method_spec"]["loaded_weights"]["path"] = "/elsewhere/net.pth"
     _run(new, "prenet.rain100l")["dataset_info"]["root"] = "/elsewhere/Rain12"
     assert {cell.status for cell in compare(base, new)} == {"same"}
@@ -251,7 +251,7 @@ def test_non_finite_values_as_written_compare_equal(base, new):
     for document in (base, new):
         run = _run(document, "identity")
         run["rows"][0][PSNR], run["means"][PSNR] = "inf", "inf"
-        run["rows"][0]["niqe@pyiqa"] = "nan"
+        run["rows"][0]["niqe@derain-bench"] = "nan"
     assert {cell.status for cell in compare(base, new)} == {"same"}
     _run(new, "identity")["rows"][0][PSNR] = 99.0  # finite against inf: a move, the mean still inf
     [drifted] = _by_status(compare(base, new))["drifted"]
@@ -288,10 +288,11 @@ def _with_outputs(document: dict) -> dict:
 def test_a_move_within_hardware_noise_on_another_cpu_is_noise_not_same_and_passes(base, new):
     _on(new, EPYC)
     _move(new, "prenet.rain100h", PSNR, 2, 0.001)
-    _move(new, "prenet.rain100h", "niqe@pyiqa", 1, _run(base, "prenet.rain100h")["rows"][1]["niqe@pyiqa"] * 0.002)
+    niqe = _run(base, "prenet.rain100h")["rows"][1]["niqe@derain-bench"]
+    _move(new, "prenet.rain100h", "niqe@derain-bench", 1, niqe * 0.002)
     cells = compare(base, new)
     noise = [cell for cell in cells if cell.status != "same"]
-    assert [(cell.column, cell.status) for cell in noise] == [(PSNR, "noise"), ("niqe@pyiqa", "noise")]
+    assert [(cell.column, cell.status) for cell in noise] == [(PSNR, "noise"), ("niqe@derain-bench", "noise")]
     image = _run(base, "prenet.rain100h")["rows"][2]["image"]
     assert noise[0].line.endswith(
         f"(+8.333e-05 dB; most {image} +0.001 dB), within hardware noise (tol {HARDWARE_TOLERANCES['psnr']:g})"

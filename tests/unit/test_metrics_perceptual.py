@@ -24,7 +24,7 @@ from bench.common.assets import Store
 from bench.common.errors import AssetError, UnknownNameError
 from bench.metrics import ALL_METRICS, METRICS, PERCEPTUAL_METRICS, MetricUnavailableError, make_scorer
 
-LPIPS, NIQE = "lpips@alex-v0.1", "niqe@pyiqa"
+LPIPS, NIQE = "lpips@alex-v0.1", "niqe@derain-bench"
 ALEXNET = Path("checkpoints") / "alexnet-owt-7be5be79.pth"
 NIQE_PARAMS = Path("pyiqa") / "niqe_modelparameters.mat"
 
@@ -87,15 +87,15 @@ def scorer(synthetic_torch_home: Path):
 
 def test_perceptual_metrics_are_registered():
     assert METRICS == ("psnr", "ssim")
-    assert set(PERCEPTUAL_METRICS) == {"lpips", "niqe"}
-    assert ALL_METRICS == ("psnr", "ssim", "lpips", "niqe")
+    assert set(PERCEPTUAL_METRICS) == {"lpips", "niqe", "niqe-pyiqa"}
+    assert ALL_METRICS == ("psnr", "ssim", "lpips", "niqe", "niqe-pyiqa")
 
 
 @pytest.mark.parametrize(("typo", "meant"), [("lpip", "lpips"), ("niq", "niqe"), ("lpisp", "lpips")])
 def test_unknown_metric_suggests_close_names(typo, meant):
     with pytest.raises(UnknownNameError, match=rf"Unknown metric '{typo}'\. Did you mean: {meant}") as caught:
         make_scorer((typo,))
-    assert "Available: lpips, niqe, psnr, ssim" in str(caught.value)
+    assert "Available: lpips, niqe, niqe-pyiqa, psnr, ssim" in str(caught.value)
 
 
 def test_import_and_psnr_scorer_load_no_backend():
@@ -164,6 +164,15 @@ def test_missing_package_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "lpips", None)  # makes `import lpips` fail
     with pytest.raises(MetricUnavailableError, match=r"cannot import .* `pip install lpips==0\.1\.4`"):
         make_scorer(("lpips",))
+
+
+def test_pyiqas_own_niqe_without_the_extra_names_the_extra_and_its_licence(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyiqa", None)
+    with pytest.raises(MetricUnavailableError) as caught:
+        make_scorer(("niqe-pyiqa",))
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("niqe@pyiqa unavailable: cannot import pyiqa")
+    assert 'pip install "derain-bench[pyiqa]"' in message and "PolyForm-Noncommercial-1.0.0" in message
 
 
 def test_niqe_needs_no_backend_package(synthetic_torch_home, monkeypatch, no_network):
