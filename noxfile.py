@@ -47,15 +47,16 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def reproduce(session: nox.Session) -> None:
     """The published numbers, checked: `python -m bench reproduce` on the full suite (reports/suites/full.toml;
-    about an hour on a 2-core CPU). Writes results, report.html and reproduce.json; fails when a check fails."""
-    session.install("-e", ".")
+    its measured duration is in docs/reproduction.md). Writes results, report.html and reproduce.json; fails when
+    a check fails. The suites score every protocol, `pyiqa-default` included, hence the pyiqa extra."""
+    session.install("-e", ".[pyiqa]")
     session.run("python", "-m", "bench", "reproduce", "--suite", "full", *session.posargs)
 
 
 @nox.session
 def drift(session: nox.Session) -> None:
     """The CI drift gate: the `quick` suite, every number compared with the committed reference."""
-    session.install("-e", ".")
+    session.install("-e", ".[pyiqa]")
     out = Path(session.create_tmp()) / "quick"
     session.run("python", "-m", "bench", "reproduce", "--suite", "quick", "--out", str(out), "--overwrite")
     session.run("python", "-m", "bench", "compare", str(DRIFT_REFERENCE), str(out), *session.posargs)
@@ -65,7 +66,7 @@ def drift(session: nox.Session) -> None:
 def update_reference(session: nox.Session) -> None:
     """Make the drift gate's reference anew, on purpose (after a change that is meant to move numbers):
     runs the `quick` suite and copies its results (not its images) into reports/reference/quick/. Commit it."""
-    session.install("-e", ".")
+    session.install("-e", ".[pyiqa]")
     out = Path(session.create_tmp()) / "quick"
     session.run("python", "-m", "bench", "reproduce", "--suite", "quick", "--out", str(out), "--overwrite")
     shutil.rmtree(DRIFT_REFERENCE, ignore_errors=True)
@@ -81,7 +82,7 @@ def hardware_noise(session: nox.Session) -> None:
     about 40 minutes on 2 cores) and replace reports/reference/hardware_noise.json, the measurement behind the drift
     gate's tolerances across hardware. Then update HARDWARE_TOLERANCES (bench/results/compare.py) and the tables of
     docs/drift-gate.md as the failing tests say, and commit."""
-    session.install("-e", ".")
+    session.install("-e", ".[pyiqa]")
     out = Path(session.create_tmp()) / "hardware-noise"
     session.run("python", "tests/bench/hardware_noise.py", "--out", str(out), *session.posargs)
     shutil.copyfile(out / "hardware_noise.json", HARDWARE_NOISE)

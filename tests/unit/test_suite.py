@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from bench.methods.registry import build_method
 from bench.report.collect import collect
 from bench.report.tables import leaderboard
 
-REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "reports" / "reference"
+REPRODUCTION_DOC = ROOT / "docs" / "reproduction.md"
 
 
 def _rain100h() -> dict:
@@ -72,6 +75,18 @@ def test_the_report_without_a_suite_and_reproduce_agree_on_every_checked_number(
     prenet = in_report["prenet.rain100l", "rain12", "psnr@matlab-double"]
     assert prenet["difference"] == pytest.approx(36.6467 - 36.66, abs=1e-4) and prenet["met"]  # the row
     assert in_report["prenet.rain100h", "rain100h", "psnr@matlab-double"]["tolerance"] == 0.01
+
+
+def test_the_one_stated_duration_of_the_full_reproduction_is_the_sum_of_its_recorded_wall_times():
+    pattern = r"groups took ([\d,]+) s of wall time in all \((\d+) h (\d+) min\) on a\s+2-core Intel Xeon"
+    stated = re.search(pattern, REPRODUCTION_DOC.read_text())
+    runs = [json.loads(path.read_text()) for path in sorted((REFERENCE / "full").glob("*/results.json"))]
+    total = sum(run["timing"]["wall_s"] for run in runs)
+    assert int(stated[1].replace(",", "")) == round(total)
+    assert (int(stated[2]), int(stated[3])) == divmod(round(total / 60), 60)
+    assert all(word in run["environment"]["hardware"]["cpu"] for run in runs for word in ("Intel", "Xeon"))
+    for elsewhere in (ROOT / "noxfile.py", ROOT / "reports" / "suites" / "full.toml"):
+        assert "docs/reproduction.md" in elsewhere.read_text() and "hour" not in elsewhere.read_text(), elsewhere
 
 
 def test_a_mean_outside_the_tolerance_fails_its_check():
