@@ -64,3 +64,12 @@ def stop(processes: Processes) -> None:
 def barrier(processes: Processes) -> None:
     if processes.distributed:
         dist.barrier()
+
+
+def all_succeeded(processes: Processes, succeeded: bool) -> bool:
+    """Whether `succeeded` holds on every rank (each rank passes its own; a collective, so every rank calls it)."""
+    if not processes.distributed:
+        return succeeded
+    flag = torch.tensor([int(succeeded)], device=processes.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())

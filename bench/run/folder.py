@@ -10,6 +10,7 @@ from bench.common.errors import BenchError
 from bench.results import schema
 from bench.run import distributed, runner
 from bench.run.journal import Journal, journal_files
+from bench.run.lock import RunFolderLock
 from bench.run.saved_images import ImageKeeper, discard_partial
 
 
@@ -41,7 +42,9 @@ def run_into(
     header = {"config_hash": config.digest(), "save_images": save_images, "commit": git_state()["commit"]}
     started = time.perf_counter()
     processes = distributed.start(config.device)
+    lock = RunFolderLock(out)
     try:
+        _lock_for_every_rank(lock, processes)
         if processes.is_main and overwrite:
             for file in journal_files(out):
                 file.unlink()
@@ -63,7 +66,20 @@ def run_into(
         distributed.barrier(processes)
         return document
     finally:
+        lock.release()
         distributed.stop(processes)
+
+
+def _lock_for_every_rank(lock: RunFolderLock, processes: distributed.Processes) -> None:
+    """Rank 0 takes OUT's lock for the whole job; if it cannot, every rank stops before writing anything."""
+    refusal = None
+    if processes.is_main:
+        try:
+            lock.acquire()
+        except BenchError as exc:
+            refusal = exc
+    if not distributed.all_succeeded(processes, refusal is None):
+        raise refusal or BenchError(f"rank 0 could not lock {lock.path.parent}: its error says why")
 
 
 def _run_shard(config, store, out, header, save_images, log, settings) -> None:
