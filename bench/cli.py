@@ -381,7 +381,7 @@ def _store(args: argparse.Namespace):
 def _run(args: argparse.Namespace) -> int:
     from bench.metrics import PROTOCOLS
     from bench.run import runner
-    from bench.run.distributed import launched_by_torchrun
+    from bench.run.distributed import launched_together
 
     protocols = tuple(PROTOCOLS) if args.protocols == ("all",) else args.protocols
     profile = None
@@ -400,8 +400,8 @@ def _run(args: argparse.Namespace) -> int:
         skip_unavailable_metrics=args.skip_unavailable_metrics,
         profile=profile,
     )
-    if args.out is None and launched_by_torchrun():
-        raise BenchError("under torchrun every rank writes into one results folder: pass --out DIR")
+    if args.out is None and launched_together():
+        raise BenchError("under torchrun or srun every rank writes into one results folder: pass --out DIR")
     return _run_and_print(config, args, workers=args.workers)
 
 
