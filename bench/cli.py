@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="threads decoding ahead of the model and scoring behind it (default: the CPU cores the model does not "
         "use: all of them for CUDA, those beyond --threads on CPU; 0: all in series); the numbers do not depend on it",
     )
+    run.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="compute only shard I of N (from 0; the images i with i %% N == I) into a shard folder, for a job array "
+        "without rendezvous; `merge` joins the N shard folders into one result",
+    )
     _add_output_options(run, "results folder (default: results/<time>-<config hash>)")
     _add_store_options(run)
 
@@ -308,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         "across hardware the larger of it and the hardware-noise tolerance applies; repeatable",
     )
 
+    merge = commands.add_parser(
+        "merge",
+        help="join the shard folders of one `run --shard I/N` command into one results folder",
+        description="Join the N shard folders of one `bench run --shard I/N` command (a job array) into one results "
+        "folder, equal to a single process's run: every shard 0..N-1 exactly once, finished, of one configuration "
+        "and commit, every image exactly once. The shard folders are left as they are.",
+    )
+    merge.add_argument("shards", type=Path, nargs="+", metavar="SHARD", help="the N shard folders")
+    _add_output_options(merge, "results folder to write (required)")
+    _add_store_options(merge)
+
     fetch = commands.add_parser("fetch", help="download and verify weights and datasets ahead of a run")
     fetch.add_argument("--methods", type=_names, default=(), help="comma-separated: their weights files")
     fetch.add_argument(
@@ -346,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": _report,
             "reproduce": _reproduce,
             "compare": _compare,
+            "merge": _merge,
             "fetch": _fetch,
             "ls": _ls,
         }
@@ -402,7 +420,46 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.out is None and launched_together():
         raise BenchError("under torchrun or srun every rank writes into one results folder: pass --out DIR")
+    if args.shard is not None:
+        return _run_shard(config, args)
     return _run_and_print(config, args, workers=args.workers)
+
+
+def _run_shard(config, args: argparse.Namespace) -> int:
+    from bench.results import schema
+    from bench.run.folder import run_into
+    from bench.run.shards import parse_shard
+
+    index, count = parse_shard(args.shard)
+    if args.out is None:
+        raise BenchError(f"--shard writes a shard folder for `merge`: pass --out DIR, e.g. --out shards/{index}")
+    schema.ensure_writable(args.out, args.overwrite)
+    run_into(
+        config,
+        _store(args),
+        args.out,
+        save_images=args.save_images,
+        progress=not args.no_progress,
+        log=_log,
+        overwrite=args.overwrite,
+        workers=args.workers,
+        shard=(index, count),
+    )
+    print(f"shard {index}/{count} finished in {args.out}; join all {count}: python -m bench merge SHARD... --out DIR")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from bench.results import schema
+    from bench.run.folder import merge_into
+
+    if args.out is None:
+        raise BenchError("merge writes one results folder: pass --out DIR")
+    schema.ensure_writable(args.out, args.overwrite)
+    document = merge_into(list(args.shards), _store(args), args.out, progress=not args.no_progress, log=_log)
+    print(_format_summary(document))
+    print(f"results: {args.out}/{schema.RESULTS_FILE}")
+    return 0
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -660,8 +717,11 @@ def _format_summary(document: dict) -> str:
     for column, reason in document["metrics_skipped"].items():
         lines.append(f"skipped {column}: {reason}")
     timing = document["timing"]
-    if "wall_s" in document.get("processes", {}):  # torchrun: this document is rank 0's merge of the ranks' rows
-        processes = document["processes"]
+    processes = document.get("processes", {})
+    if processes.get("launched_as") == "shards":  # `merge`: the shards ran elsewhere, before
+        lines.append(f"joined {processes['world_size']} shard folders in {processes['wall_s']:.1f} s")
+        return "\n".join(lines)
+    if "wall_s" in processes:  # torchrun: this document is rank 0's merge of the ranks' rows
         lines.append(f"wall {processes['wall_s']:.1f} s on {processes['world_size']} ranks (torchrun)")
         return "\n".join(lines)
     if all(run["method_spec"].get("kind") == "outputs" for run in document["runs"]):  # `score`: no model ran

@@ -8,7 +8,7 @@ from bench.common.assets import Store
 from bench.common.checkout import git_state
 from bench.common.errors import BenchError
 from bench.results import schema
-from bench.run import distributed, runner
+from bench.run import distributed, runner, shards
 from bench.run.journal import Journal, journal_files
 from bench.run.lock import RunFolderLock
 from bench.run.saved_images import ImageKeeper, discard_partial
@@ -24,6 +24,7 @@ def run_into(
     log: Callable[[str], None],
     overwrite: bool = False,
     workers: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict | None:
     """Run `config` and write its results into `out` (with `save_images`, every image too); return the document.
 
@@ -36,6 +37,9 @@ def run_into(
     i % world size, no padding), each rank journals its shard, and after a barrier rank 0 merges the journals,
     requiring every image exactly once, and writes the one results folder; it returns the document, the other
     ranks None. A rank that dies fails the torchrun job and leaves the journals: the same command resumes.
+
+    `shard` (I, N) runs only shard I's images, as rank I of N would, and leaves a shard folder for `merge_into`
+    (bench.run.shards); it returns None.
     """
     if workers is not None and workers < 0:
         raise BenchError(f"--workers must be 0 (all in series) or more, got {workers}")
@@ -46,11 +50,17 @@ def run_into(
     try:
         _lock_for_every_rank(lock, processes)
         if processes.is_main and overwrite:
-            for file in journal_files(out):
-                file.unlink()
+            for file in [*journal_files(out), out / shards.SHARD_FILE]:
+                file.unlink(missing_ok=True)
             discard_partial(out)
         distributed.barrier(processes)
         settings = {"progress": progress, "workers": workers, "device": processes.device}
+        if shard is not None:
+            if processes.world_size > 1:
+                raise BenchError("--shard splits a run into separate jobs; torchrun's or srun's ranks split it already")
+            _run_shard(config, store, out, header, save_images, log, {**settings, "shard": shard})
+            shards.finish_shard(out, shard, config.to_dict(), header)
+            return None
         if processes.world_size == 1:
             return _run_and_write(config, store, out, header, save_images, log, settings, 1)
         shard = (processes.rank, processes.world_size)
@@ -68,6 +78,26 @@ def run_into(
     finally:
         lock.release()
         distributed.stop(processes)
+
+
+def merge_into(folders: list[Path], store: Store, out: Path, *, progress: bool, log: Callable[[str], None]) -> dict:
+    """Join the shard folders of one `run --shard I/N` command into the results folder `out`, equal to one process's
+    run: every shard 0..N-1 once, of one configuration and one commit (this checkout's), every image once."""
+    record, count = shards.read_shards(folders)
+    config = runner.RunConfig.from_dict(record["config"])
+    if config.digest() != record["config_hash"]:
+        raise BenchError(f"{folders[0] / shards.SHARD_FILE}: its configuration does not match its hash; run it again")
+    if record["commit"] != git_state()["commit"]:
+        raise BenchError(
+            f"the shards were computed by commit {record['commit']}, this checkout is {git_state()['commit']}: "
+            "merge them with the code that computed them"
+        )
+    header = {key: record[key] for key in ("config_hash", "save_images", "commit")}
+    started = time.perf_counter()
+    with RunFolderLock(out):
+        shards.gather(folders, out)
+        settings = {"progress": progress, "workers": None, "device": None, "merge": True, "launched_as": "shards"}
+        return _run_and_write(config, store, out, header, record["save_images"], log, settings, count, started)
 
 
 def _lock_for_every_rank(lock: RunFolderLock, processes: distributed.Processes) -> None:
@@ -96,12 +126,19 @@ def _run_and_write(
     config, store, out, header, save_images, log, settings, world_size: int, started: float | None = None
 ) -> dict:
     """The whole run (or, with `merge`, the ranks' journals merged) written into `out`; journals removed after."""
+    settings = dict(settings)
+    launched_as = settings.pop("launched_as", None)
     journal = Journal.open(out, header, rank=0 if settings.get("merge") else None)
     keeper = ImageKeeper(out) if save_images else None
     try:
         document = runner.run(config, store, log=log, on_output=keeper, journal=journal, **settings)
-        # torchrun: the rows were scored by `world_size` ranks (image i by rank i % world_size) and merged by rank 0
-        document["processes"] = {"world_size": world_size, "sharding": "image index modulo world size"}
+        # torchrun: the rows were scored by `world_size` ranks (image i by rank i % world_size) and merged by rank 0;
+        # `merge`: by as many shard jobs, joined afterwards
+        document["processes"] = {
+            "world_size": world_size,
+            "sharding": "image index modulo world size",
+            "launched_as": launched_as or ("one process" if world_size == 1 else "torchrun or srun ranks"),
+        }
         if started is not None:
             document["processes"]["wall_s"] = time.perf_counter() - started  # every rank's share and the merge
         if keeper is not None:

@@ -113,6 +113,18 @@ class RunConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, fields: dict) -> "RunConfig":
+        """The config whose `to_dict` gave `fields`, read back from JSON (where tuples became lists)."""
+        values = {key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()}
+        values["weights"] = tuple(tuple(pair) for pair in fields.get("weights", ()))
+        if fields.get("profile"):
+            values["profile"] = ProfileConfig(**fields["profile"])
+        if fields.get("outputs"):
+            declared = fields["outputs"]
+            values["outputs"] = DeclaredOutputs(**{**declared, "trained_on": tuple(declared.get("trained_on", ()))})
+        return cls(**values)
+
     def digest(self) -> str:
         canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
