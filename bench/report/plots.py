@@ -31,7 +31,7 @@ def _figure(width: float, height: float):
 
 def _svg_uri(figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "derain-bench"})
+    figure.savefig(buffer, format="svg", dpi=150, metadata={"Date": None, "Creator": "derain-bench"})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue().encode()).decode()
 
 
@@ -57,7 +57,8 @@ def distribution(frame: pd.DataFrame, label: str) -> str:
     axes.boxplot(finite, positions=positions, orientation="horizontal", widths=0.5, showfliers=False)
     for values, y in zip(finite, positions, strict=True):
         offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(len(values))
-        axes.scatter(values, y + offsets, s=6, alpha=0.6, color="#1f77b4", linewidths=0)
+        # one bitmap for the dots, not an SVG element per image: the size stays put at thousands of images
+        axes.scatter(values, y + offsets, s=6, alpha=0.6, color="#1f77b4", linewidths=0, rasterized=True)
     axes.set_yticks(positions, methods)
     axes.set_xlabel(label)
     return _svg_uri(figure)
@@ -92,14 +93,22 @@ def pareto_front(points: list[tuple[str, float, float]], higher_is_better: bool)
     return front
 
 
+_MOST_STEPS = 1000  # the sorted-difference plot is about 1000 px wide at the report's resolution
+
+
 @_styled
 def sorted_difference(differences: pd.Series, a: str, b: str, label: str) -> str:
     """Per-image `a - b`, sorted: how many images each method wins, and by how much."""
     ordered = differences.sort_values()
     figure = _figure(7.0, 2.6)
     axes = figure.add_subplot()
-    colours = ["#2ca02c" if v > 0 else "#d62728" if v < 0 else "#7f7f7f" for v in ordered]
-    axes.bar(np.arange(len(ordered)), ordered.to_numpy(), color=colours, width=0.85)
+    values = ordered.to_numpy()
+    edges = np.arange(len(values) + 1)  # image i covers [i, i + 1): two filled step areas, not a bar per image
+    if len(values) > _MOST_STEPS:  # more steps than the plot has pixels: the middle image of each of that many runs
+        edges = np.linspace(0, len(values), _MOST_STEPS + 1)
+        values = values[((edges[:-1] + edges[1:]) / 2).astype(int)]
+    for wins, colour in ((values > 0, "#2ca02c"), (values < 0, "#d62728")):
+        axes.stairs(np.where(wins, values, 0), edges, fill=True, color=colour, linewidth=0)
     axes.axhline(0, color="black", linewidth=0.6)
     axes.set_xlabel(f"images, sorted ({len(ordered)})")
     axes.set_ylabel(f"{label.partition('@')[0].upper()} difference")

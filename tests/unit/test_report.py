@@ -290,3 +290,27 @@ def test_each_leaderboard_row_says_what_its_weights_were_trained_on(report):
     """Cross-set rows (weights trained for another set) must be recognisable where they are ranked."""
     board = report.split("<h3>2. Leaderboard</h3>")[1].split("</table>")[0]
     assert '<code>identity</code><br><span class="muted">trained: none</span>' in board
+
+
+@pytest.mark.parametrize("plot", ["distribution", "sorted_difference"])
+def test_the_per_image_plots_do_not_grow_an_svg_element_per_image(plot):
+    """Thousands of images (Test2800, SPA-Data) must not make thousands of SVG elements: the dots are one bitmap,
+    the sorted differences two filled areas."""
+    import base64
+
+    import pandas as pd
+
+    from bench.report import plots
+
+    def svg(n: int) -> str:
+        values = np.random.default_rng(n).standard_normal((n, 3))
+        if plot == "distribution":
+            uri = plots.distribution(pd.DataFrame(values, columns=["a", "b", "c"]), "psnr@rgb")
+        else:
+            uri = plots.sorted_difference(pd.Series(values[:, 0]), "a", "b", "psnr@rgb")
+        return base64.b64decode(uri.partition(",")[2]).decode()
+
+    small, large = svg(50), svg(5000)
+    elements = re.compile(r"<(?:path|use|rect|image)\b")
+    assert abs(len(elements.findall(large)) - len(elements.findall(small))) < 20  # tick labels may differ
+    assert len(large) < 1.5 * len(small) + 100_000

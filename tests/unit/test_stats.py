@@ -63,6 +63,18 @@ def test_bootstrap_ci_is_deterministic_for_a_seed_and_moves_with_it():
     assert bootstrap_mean_ci(x, seed=5) != bootstrap_mean_ci(x, seed=6)
 
 
+def test_the_bootstrap_drawn_in_blocks_is_the_bootstrap_drawn_at_once(monkeypatch):
+    """Blocks bound the memory (5,000 images x 10,000 resamples at once: 800 MB); the numbers must not move."""
+    import bench.results.stats as stats
+
+    values = np.random.default_rng(3).standard_normal(101)
+    rng = np.random.default_rng(0)
+    means = values[rng.integers(0, len(values), size=(1000, len(values)))].mean(axis=1)
+    at_once = tuple(np.percentile(means, [2.5, 97.5]))
+    monkeypatch.setattr(stats, "_BOOTSTRAP_BLOCK", 7 * len(values) + 3)  # blocks of 7 resamples, the last one short
+    assert bootstrap_mean_ci(values, seed=0, resamples=1000) == at_once
+
+
 def test_bootstrap_ci_contains_the_mean_and_narrows_with_confidence():
     x = np.random.default_rng(4).normal(30.0, 2.0, 100)
     low, high = bootstrap_mean_ci(x)
