@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from baselines.prenet import FEATURES, RESIDUAL_BLOCKS, TRAINING_SETS, conv_layer, residual_block
+from baselines.prenet import (
+    FEATURES,
+    RESIDUAL_BLOCKS,
+    TRAINING_DATASETS,
+    TRAINING_SETS,
+    conv_layer,
+    residual_block,
+)
 from bench.common.assets import Asset
 from bench.methods.contract import DerainMethod, MethodSpec, Quantisation, published_scores
 
@@ -144,6 +151,7 @@ def spec(name: str) -> MethodSpec:
         weights=weights_asset(name),
         trained_on=trained_on,
         training_set=training_set,
+        training_datasets=TRAINING_DATASETS.get(tag, ()),
         trained_on_source="shangwei5/BRN README and logs/readme.txt (the PReNet training sets)",
         citation=_CITATION,
         published=published_scores(_PUBLISHED.get(name, {}), "matlab-double"),

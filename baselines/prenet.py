@@ -95,6 +95,8 @@ TRAINING_SETS = {
     "rain1400": ("Rain12600 (DDN-Data training set)", "Rain12600"),
 }
 REAL_RAIN = ("real rainy images (official release, no ground truth)", "real rain")
+# tag -> the registered datasets those weights were trained on (bench.data.overlap reads the test sets' cards)
+TRAINING_DATASETS = {"rain100l": ("raintrainl",)}
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ def spec(name: str) -> MethodSpec:
         weights=weights_asset(name),
         trained_on=trained_on,
         training_set=training_set,
+        training_datasets=TRAINING_DATASETS.get(tag, ()),
         trained_on_source="csdwren/PReNet README (training data and logs/ folders)",
         citation=_CITATION,
         published=published_scores(_PUBLISHED.get(name, {}), "matlab-double"),

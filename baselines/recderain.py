@@ -157,6 +157,7 @@ def spec(name: str) -> MethodSpec:
         weights=weights_asset(name),
         trained_on=trained_on,
         training_set=training_set,
+        training_datasets=prenet.TRAINING_DATASETS.get(tag, ()),
         trained_on_source="csdwren/RecDerain README and test_*.sh",
         citation=_CITATION,
         published=published_scores(weights.published, "matlab-double"),

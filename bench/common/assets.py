@@ -103,6 +103,14 @@ class Store:
         self._download(asset, target)
         return target
 
+    def install(self, asset: Asset, file: Path) -> Path:
+        """Copy a copy of `asset` you already have into the cache, verified like a download."""
+        target = self.local_path(asset)
+        if not target.exists():
+            with open(file, "rb") as src:
+                _write_verified(src, target, asset, source=str(file))
+        return self.fetch(asset)
+
     def _download(self, asset: Asset, target: Path) -> None:
         def offline_error(reason: str) -> OfflineError:
             return OfflineError(

@@ -57,6 +57,8 @@ class DatasetCard:
     subset_of: str | None = None  # a partial copy: its numbers are not comparable with the full set's
     files: MirroredFiles | None = None  # "download" sets
     published_tolerance: tuple[tuple[str, float], ...] = ()  # (metric kind, tolerance) for this copy
+    # (another dataset, why): its images include some of this one's, so weights trained there score training images
+    shares_images_with: tuple[tuple[str, str], ...] = ()
 
 
 def cards_dir() -> Path:
@@ -111,6 +113,7 @@ _CARD_KEYS = {
     "subset_of": str,
     "files": dict,
     "published_tolerance": dict,
+    "shares_images_with": dict,
 }
 _CARD_REQUIRED = ("title", "citation", "homepage", "licence", "pairs", "source", "layouts")
 _LAYOUT_KEYS = {"rainy": str, "clean": str, "rule": str}
@@ -145,6 +148,7 @@ def _parse_card(name: str, raw: dict, path: Path) -> DatasetCard:
         subset_of=raw.get("subset_of"),
         files=_parse_files(raw["files"], raw["licence"], path) if "files" in raw else None,
         published_tolerance=_parse_tolerance(raw.get("published_tolerance", {}), path),
+        shares_images_with=_parse_shared(raw.get("shares_images_with", {}), path),
     )
 
 
@@ -155,6 +159,12 @@ def _parse_tolerance(table: dict, path: Path) -> tuple[tuple[str, float], ...]:
                 f"{path}: published_tolerance takes positive numbers for {', '.join(PUBLISHED_TOLERANCE)}, "
                 f"got {kind} = {value!r}"
             )
+    return tuple(table.items())
+
+
+def _parse_shared(table: dict, path: Path) -> tuple[tuple[str, str], ...]:
+    if not all(isinstance(why, str) and why for why in table.values()):
+        raise DatasetError(f'{path}: shares_images_with maps dataset names to why, e.g. raintrainl = "8 of ..."')
     return tuple(table.items())
 
 

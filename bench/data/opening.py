@@ -82,6 +82,7 @@ class Dataset:
             "pairing_rule": self.layout.pairing.describe() if self.layout else None,
             "fingerprint": self.fingerprint(),
             "notes": list(card.notes) if card else [],
+            "shares_images_with": dict(card.shares_images_with) if card else {},
             "warnings": self.warnings(),
         }
 
@@ -222,15 +223,18 @@ def load_pair(sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def import_dataset(name: str, source: Path, store: Store, *, allow_incomplete: bool = False) -> Path:
-    """Install a downloaded copy (a folder, or a zip/tar archive) of a manual dataset into the cache.
+    """Install a downloaded copy (a folder, or a zip/tar archive) of a dataset into the cache.
 
-    The card's layout is looked for in `source` or one folder below it; the pairing, count and headers are
-    validated, and only the paired files are copied, keeping their paths, to `<cache>/datasets/<name>/`.
+    A manual dataset: the card's layout is looked for in `source` or one folder below it; the pairing, count and
+    headers are validated, and only the paired files are copied, keeping their paths, to
+    `<cache>/datasets/<name>/`. A downloadable one (a card with [files]): every file, checked by its sha256, to
+    where a download would have put it (for a set too large to mirror, such as RainTrainL).
     """
     card = load_card(name)
-    if card.source != "manual":
-        how = {"download": "downloads", "generated": "generates"}[card.source]
-        raise DatasetError(f"dataset '{name}' needs no import: derain-bench {how} it itself")
+    if card.source == "generated":
+        raise DatasetError(f"dataset '{name}' needs no import: derain-bench generates it itself")
+    if card.source == "download":
+        return _import_files(card, Path(source), store)
     target = installed_path(name, store)
     if target.exists():
         raise DatasetError(f"dataset '{name}' is already installed at {target}; delete it to import again")
@@ -249,6 +253,35 @@ def import_dataset(name: str, source: Path, store: Store, *, allow_incomplete: b
         _copy_files(dataset, staged)
         os.replace(staged, target)
     return target
+
+
+def _import_files(card: DatasetCard, source: Path, store: Store) -> Path:
+    """A downloadable dataset from a copy you have (a folder, or an archive of it): every file of the card, found
+    under `source` (or one folder below it) by its upstream path, checked against its sha256 into the cache."""
+    with tempfile.TemporaryDirectory(prefix=f".{card.name}.import.") as work:
+        folder = source
+        if source.is_file():
+            folder = Path(work) / "extracted"
+            extract_archive(source, folder)
+        if not folder.is_dir():
+            raise DatasetError(f"{source} does not exist")
+        prefix = card.files.path + "/"
+        first = card.files.assets[0].path.removeprefix(prefix)
+        roots = [folder, *(child for child in sorted(folder.iterdir()) if child.is_dir())]
+        root = next((r for r in roots if (r / first).is_file()), None)
+        if root is None:
+            raise DatasetError(
+                f"{source} does not hold {card.name}'s files as upstream lays them out (looked for {first} in it and "
+                f"one folder below; upstream: {card.files.url})"
+            )
+        if missing := [a.path for a in card.files.assets if not (root / a.path.removeprefix(prefix)).is_file()]:
+            raise DatasetError(
+                f"{root} lacks {len(missing)} of {card.name}'s {len(card.files.assets)} files, e.g. "
+                f"{missing[0].removeprefix(prefix)}: give a complete copy"
+            )
+        for asset in card.files.assets:
+            store.install(asset, root / asset.path.removeprefix(prefix))
+    return store.cache / card.files.path
 
 
 def _copy_files(dataset: Dataset, destination: Path) -> None:

@@ -53,6 +53,9 @@ class MethodSpec:
     trained_on_source: str = ""
     # dataset name -> why evaluating these weights on it scores training images (see bench.data.overlap)
     training_overlaps: Mapping[str, str] = field(default_factory=dict)
+    # the registered datasets the weights were trained on, where one is (a card's `shares_images_with` then says
+    # which test sets hold some of its images)
+    training_datasets: tuple[str, ...] = ()
     input_range: str = "RGB float32 in [0, 1]"
     size_policy: str = "any size, no padding"
     # for a method with inference protocols (the `name@protocol` suffix): the one used; `size_policy` says what it does

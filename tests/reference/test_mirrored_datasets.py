@@ -1,5 +1,6 @@
 """The mirrored test sets: fetched per file through the asset store, verified, and as documented."""
 
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -8,8 +9,8 @@ import pytest
 from PIL import Image
 
 from bench.common.assets import Store
-from bench.common.errors import ChecksumError
-from bench.data import dataset_assets, load_pair, open_dataset
+from bench.common.errors import ChecksumError, DatasetError
+from bench.data import dataset_assets, import_dataset, load_pair, open_dataset
 from bench.data.images import inspect_image
 
 pytestmark = pytest.mark.reference
@@ -82,3 +83,22 @@ def test_a_corrupted_cached_file_is_refused(mirror: Path, tmp_path: Path) -> Non
     victim.write_bytes(b"garbage" + victim.read_bytes()[7:])
     with pytest.raises(ChecksumError, match=victim.name):
         open_dataset("rain12", store)
+
+
+def test_a_downloadable_set_installs_from_a_copy_you_have_every_file_checked(mirror: Path, tmp_path: Path) -> None:
+    """`fetch --datasets NAME --from PATH` for a set with [files] (as RainTrainL, too large to mirror): a copy laid
+    out as upstream, found one folder down, each file verified by its sha256; then the set opens offline."""
+    copy = tmp_path / "download" / "Rain12"
+    shutil.copytree(mirror / "datasets" / "Rain12", copy)
+    store = Store(cache=tmp_path / "cache", offline=True)
+    assert import_dataset("rain12", tmp_path / "download", store) == store.cache / "datasets" / "Rain12"
+    assert len(open_dataset("rain12", store).samples) == 12
+
+    victim = copy / "rain" / "rain-005.png"
+    victim.write_bytes(victim.read_bytes()[:-1] + b"x")
+    elsewhere = Store(cache=tmp_path / "cache2", offline=True)
+    with pytest.raises(ChecksumError, match=r"rain-005\.png has sha256"):
+        import_dataset("rain12", copy, elsewhere)
+    victim.unlink()
+    with pytest.raises(DatasetError, match=r"lacks 1 of rain12's 24 files, e\.g\. rain/rain-005\.png: give a"):
+        import_dataset("rain12", copy, elsewhere)

@@ -11,7 +11,7 @@ def _status(name: str, store: Store) -> str:
 
 def test_each_kind_of_set_says_where_its_files_are(tmp_path):
     store = Store(cache=tmp_path / "cache", offline=True)
-    assert _status("rain100l", store) == "manual"
+    assert _status("rain200l", store) == "manual"
     assert _status("rain12", store) == "download"
     assert _status("demo", store) == "generated"
 

@@ -38,3 +38,18 @@ def test_nothing_known_is_none():
 def test_every_registered_method_says_what_it_was_trained_on_and_where_that_is_stated(name):
     spec = build_method(name).spec
     assert spec.trained_on and spec.trained_on_source
+
+
+RAIN12 = {"name": "rain12", "shares_images_with": {"raintrainl": "8 of its 12 clean images are RainTrainL's"}}
+
+
+def test_a_training_set_that_the_test_sets_card_names_counts_for_declared_weights_and_checkpoints():
+    declared = {"training_datasets": ("raintrainl",), "loaded_weights": {"source": "declared", "metadata": {}}}
+    assert training_overlap(declared, RAIN12) == "trained on raintrainl: 8 of its 12 clean images are RainTrainL's"
+    assert training_overlap(declared, {"name": "raintrainl"}) == "trained on raintrainl"
+    assert training_overlap(declared, {"name": "rain100l", "shares_images_with": {}}) is None
+    recorded = {"training": {"datasets": {"train": [{"name": "raintrainl", "fingerprint": "f" * 64}]}}}
+    checkpoint = {"loaded_weights": {"source": "user", "metadata": recorded}}
+    assert "its checkpoint records training on raintrainl: 8 of its 12" in training_overlap(checkpoint, RAIN12)
+    user = {"training_datasets": ("raintrainl",), "loaded_weights": {"source": "user", "metadata": {}}}
+    assert training_overlap(user, RAIN12) is None  # a user's weights: the declared training set says nothing
