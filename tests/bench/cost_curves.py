@@ -228,7 +228,7 @@ def plot(results: dict, path: Path) -> None:
             points = [p for p in results[command] if p["methods"] == methods]
             if points:
                 images, walls = [p["images"] for p in points], [p["wall_s"] for p in points]
-                axis.plot(images, walls, "o-", label=f"{methods} methods")
+                axis.plot(images, walls, "o-", label=f"{methods} method{'s' if methods > 1 else ''}")
         axis.set(xscale="log", yscale="log", xlabel="images", ylabel="wall s", title=f"bench {command}")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
