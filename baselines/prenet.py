@@ -25,11 +25,11 @@ def conv_layer(in_channels: int, out_channels: int, activation: nn.Module | None
     return nn.Sequential(*layers)  # Sequential keeps the official state-dict keys (`conv0.0.weight`...)
 
 
-def residual_block() -> nn.Sequential:
+def residual_block(features: int = FEATURES) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(FEATURES, FEATURES, 3, padding=1),
+        nn.Conv2d(features, features, 3, padding=1),
         nn.ReLU(),
-        nn.Conv2d(FEATURES, FEATURES, 3, padding=1),
+        nn.Conv2d(features, features, 3, padding=1),
         nn.ReLU(),
     )
 

@@ -55,6 +55,7 @@ METHODS: dict[str, str] = {
         "srn_tip.real",
     ),
     **_family("baselines.aidnet:build", _each("aidnet", "rain100h rain100l")),
+    **_family("baselines.drn:build", _each("drn", "rain100h rain100l")),
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
 }
