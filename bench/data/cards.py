@@ -59,6 +59,8 @@ class DatasetCard:
     published_tolerance: tuple[tuple[str, float], ...] = ()  # (metric kind, tolerance) for this copy
     # (another dataset, why): its images include some of this one's, so weights trained there score training images
     shares_images_with: tuple[tuple[str, str], ...] = ()
+    # fewer distinct scenes than pairs (Rain100H and Rain100L: 91 backgrounds in 100 pairs); None when all differ
+    distinct_backgrounds: int | None = None
 
 
 def cards_dir() -> Path:
@@ -114,6 +116,7 @@ _CARD_KEYS = {
     "files": dict,
     "published_tolerance": dict,
     "shares_images_with": dict,
+    "distinct_backgrounds": int,
 }
 _CARD_REQUIRED = ("title", "citation", "homepage", "licence", "pairs", "source", "layouts")
 _LAYOUT_KEYS = {"rainy": str, "clean": str, "rule": str}
@@ -149,6 +152,7 @@ def _parse_card(name: str, raw: dict, path: Path) -> DatasetCard:
         files=_parse_files(raw["files"], raw["licence"], path) if "files" in raw else None,
         published_tolerance=_parse_tolerance(raw.get("published_tolerance", {}), path),
         shares_images_with=_parse_shared(raw.get("shares_images_with", {}), path),
+        distinct_backgrounds=raw.get("distinct_backgrounds"),
     )
 
 
@@ -166,6 +170,11 @@ def _parse_shared(table: dict, path: Path) -> tuple[tuple[str, str], ...]:
     if not all(isinstance(why, str) and why for why in table.values()):
         raise DatasetError(f'{path}: shares_images_with maps dataset names to why, e.g. raintrainl = "8 of ..."')
     return tuple(table.items())
+
+
+def distinct_backgrounds(dataset: str) -> int | None:
+    """How many distinct scenes the card says the set's pairs hold, when fewer than its pairs; None otherwise."""
+    return load_card(dataset).distinct_backgrounds if dataset in dataset_names() else None
 
 
 def published_tolerance(dataset: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ from itertools import combinations, pairwise
 import numpy as np
 import pandas as pd
 
-from bench.data.cards import published_tolerance
+from bench.data.cards import distinct_backgrounds, load_card, published_tolerance
 from bench.report.collect import Collection, StoredRun
 from bench.results import stats
 
@@ -159,7 +159,28 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
         row["p_holm"] = adjusted
         row["words"] = _in_words(row, column, len(frame))
     tests = list(dict.fromkeys(row["result"].test for row in rows))  # scipy picks exact or approximate per pair
-    return {"column": column, "rows": rows, "omitted": omitted, "n": len(frame), "tests": tests}
+    return {
+        "column": column,
+        "rows": rows,
+        "omitted": omitted,
+        "n": len(frame),
+        "tests": tests,
+        "scenes": _scenes(dataset, len(frame)),
+    }
+
+
+def _scenes(dataset: str, n: int) -> str:
+    """What the card says when the set's pairs are fewer scenes than images, for the paired statistics."""
+    backgrounds = distinct_backgrounds(dataset)
+    if backgrounds is None:
+        return ""
+    pairs = load_card(dataset).pairs
+    which = f"These {pairs} pairs" if n == pairs else f"The set's {pairs} pairs (these are {n} of them)"
+    return (
+        f"{which} hold {backgrounds} distinct backgrounds (its card): some scenes appear twice under "
+        f"different rain, so the images are not {pairs} independent scenes, and intervals that resample images are "
+        "somewhat narrower than scene-level ones would be."
+    )
 
 
 def _in_words(row: dict, column: ColumnInfo, n: int) -> str:

@@ -314,3 +314,12 @@ def test_the_per_image_plots_do_not_grow_an_svg_element_per_image(plot):
     elements = re.compile(r"<(?:path|use|rect|image)\b")
     assert abs(len(elements.findall(large)) - len(elements.findall(small))) < 20  # tick labels may differ
     assert len(large) < 1.5 * len(small) + 100_000
+
+
+def test_the_paired_statistics_say_when_a_sets_pairs_are_fewer_scenes():
+    from bench.report.tables import _scenes
+
+    assert _scenes("rain100l", 100).startswith("These 100 pairs hold 91 distinct backgrounds (its card): ")
+    assert "not 100 independent scenes" in _scenes("rain100h", 100)
+    assert _scenes("rain100l", 3).startswith("The set's 100 pairs (these are 3 of them) hold 91 distinct backgrounds")
+    assert _scenes("rain12", 12) == "" and _scenes("dir:mine", 5) == ""
