@@ -432,7 +432,7 @@ def _run_shard(config, args: argparse.Namespace) -> int:
 
     index, count = parse_shard(args.shard)
     if args.out is None:
-        raise BenchError(f"--shard writes a shard folder for `merge`: pass --out DIR, e.g. --out shards/{index}")
+        raise BenchError(f"--shard writes a shard folder for `merge`: pass --out DIR, e.g. --out runs/shards/{index}")
     schema.ensure_writable(args.out, args.overwrite)
     run_into(
         config,

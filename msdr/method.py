@@ -1,4 +1,6 @@
-"""MSDR-Net as scorable methods: `msdr` (the paper's network) and `msdr-s` (a small variant trained by this suite).
+"""MSDR-Net as scorable methods: `msdr` (the paper's network), `msdr-s` (a small variant trained by this suite on
+RainTrainL) and `msdr-s-traintest` (the first small variant, trained on Rain100H's test images: the train-on-test
+example).
 
 The network keeps the official script's convention (msdr/model.py): BGR, values (u - 127.5) / 127.5 in [-1, 1] for a
 uint8 value u, and a square input whose side S = `image_size` (352 in the paper) is fixed by the bottleneck conv.
@@ -147,8 +149,9 @@ _CONFIG_TYPES = {"base_channels": int, "image_size": int, "faithful": bool}
 PAPER_CONFIG = {"base_channels": 64, "image_size": 352, "faithful": True}
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"  # checkpoints committed with the code
 
-# msdr/checkpoints/msdr-s.pt: how it was trained is in the file ("training") and in docs/msdr-net.md
-MSDR_S_SHA256 = "9b9e536cd53e9fc28e3e9f206ea200dbd3785d4e69fa0960307d10d9f8c3d114"
+# msdr/checkpoints/*.pt: how each was trained is in the file ("training") and in docs/msdr-net.md
+MSDR_S_SHA256 = "bb969c58dae14be75463dee4167e13bdd1e9ecc1e1a9c32038f6c4288f26f289"
+MSDR_S_TRAINTEST_SHA256 = "9b9e536cd53e9fc28e3e9f206ea200dbd3785d4e69fa0960307d10d9f8c3d114"
 
 
 @dataclass(frozen=True)
@@ -229,21 +232,30 @@ _VARIANTS = (
     ),
     Variant(
         name="msdr-s",
-        summary="a small MSDR-Net variant trained here on a CPU, not the paper's network",
+        summary="a small MSDR-Net variant trained here on a CPU on RainTrainL, not the paper's network",
         default_inference="tiled",
         why_default="it trains on native-resolution random crops",
         paper_network_only=False,
         checkpoint="msdr-s.pt",
         sha256=MSDR_S_SHA256,
+        trained_on="RainTrainL, the 200 training pairs of Rain100L (dataset raintrainl), as PReNet's Rain100L weights",
+        training_set="RainTrainL",
+        trained_on_source="docs/msdr-net.md, 'The committed msdr-s checkpoint' (the command that trained it)",
+    ),
+    Variant(
+        name="msdr-s-traintest",
+        summary="the first msdr-s, trained on Rain100H's test images: kept only as the train-on-test example",
+        default_inference="tiled",
+        why_default="it trains on native-resolution random crops",
+        paper_network_only=False,
+        checkpoint="msdr-s-traintest.pt",
+        sha256=MSDR_S_TRAINTEST_SHA256,
         trained_on="the 100 mirrored Rain100H *test* pairs' clean images, with light synthetic rain",
         training_set="Rain100H test clean + synthetic rain",
-        trained_on_source="docs/msdr-net.md, 'The committed msdr-s checkpoint' (the command that trained it)",
+        trained_on_source="docs/msdr-net.md, 'The train-on-test example' (the command that trained it)",
         training_overlaps=(
-            ("rain100l", "Rain100L's test images share their backgrounds with Rain100H's, on which msdr-s trained"),
-            (
-                "rain100l-sample10",
-                "these Rain100L test images share backgrounds with Rain100H's, msdr-s's training set",
-            ),
+            ("rain100l", "Rain100L's test images share their backgrounds with Rain100H's, on which it trained"),
+            ("rain100l-sample10", "these Rain100L test images share backgrounds with Rain100H's, its training set"),
         ),
     ),
 )

@@ -58,12 +58,13 @@ METHODS: dict[str, str] = {
     **_family("baselines.drn:build", _each("drn", "rain100h rain100l")),
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
+    "msdr-s-traintest": "msdr.method:build",
 }
 
 _MSDR_INFERENCE = ("paper", "tiled")
 
 # method -> its inference protocols (the `@protocol` name suffixes it accepts)
-INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = {"msdr": _MSDR_INFERENCE, "msdr-s": _MSDR_INFERENCE}
+INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = dict.fromkeys(("msdr", "msdr-s", "msdr-s-traintest"), _MSDR_INFERENCE)
 
 
 # Methods from outside the project (bench.methods.external): an installed package declares names in this entry-point

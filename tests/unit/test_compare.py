@@ -200,7 +200,7 @@ def test_another_copy_of_the_dataset_is_incomparable(base, new):
 
 
 def test_another_inference_protocol_is_incomparable(base, new):
-    _run(new, "msdr-s@tiled")["method_spec"]["inference"] = "whole"
+    _run(new, "msdr-s-traintest@tiled")["method_spec"]["inference"] = "whole"
     found = _by_status(compare(base, new))
     assert {c.reason for c in found["incomparable"]} == {"inference protocol differs: tiled -> whole"}
 

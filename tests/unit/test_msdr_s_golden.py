@@ -1,8 +1,10 @@
-"""The committed msdr-s checkpoint: its output on a seeded input, and the wrapper checked against a direct call.
+"""The committed msdr-s checkpoints: the train-on-test one's output on a seeded input, and, for each, the wrapper
+checked against a direct call.
 
-GOLDEN holds outputs of `msdr-s@tiled` recorded when the checkpoint was committed (torch 2.14.1, CPU, float32).
+GOLDEN holds outputs of `msdr-s-traintest@tiled` (the first msdr-s) recorded when that checkpoint was committed
+(torch 2.14.1, CPU, float32).
 They are a regression reference, not an independent truth: a change in the model code, the tiling or the
-conversions that moves them is a change in what `msdr-s` computes and must be explained. The independent check
+conversions that moves them is a change in what the method computes and must be explained. The independent check
 is the second test: on a single tile, the method must equal the network called by hand on the script's BGR
 [-1, 1] values, built here from the checkpoint file without going through `msdr.method`.
 """
@@ -40,14 +42,14 @@ def _seeded_rainy(height: int, width: int) -> np.ndarray:
     return (base + streaks + rng.normal(0, 4, base.shape)).clip(0, 255).astype(np.uint8)
 
 
-@pytest.fixture(scope="module")
-def msdr_s():
-    method = build_method("msdr-s@tiled")
+def _prepared(name: str):
+    method = build_method(f"{name}@tiled")
     method.prepare(None, CPU)  # verifies the committed file against the declared sha256
     return method
 
 
-def test_output_on_a_seeded_input_matches_the_recorded_one(msdr_s):
+def test_output_on_a_seeded_input_matches_the_recorded_one():
+    msdr_s = _prepared("msdr-s-traintest")
     with torch.inference_mode():
         output = msdr_s.forward(msdr_s.to_input(_seeded_rainy(80, 100)))[0]
     assert output.shape == (3, 80, 100)
@@ -56,8 +58,10 @@ def test_output_on_a_seeded_input_matches_the_recorded_one(msdr_s):
     assert output.mean().item() == pytest.approx(GOLDEN_MEAN, abs=1e-5)
 
 
-def test_one_tile_equals_the_network_called_by_hand_on_bgr_in_minus_one_to_one(msdr_s):
-    exported = torch.load(CHECKPOINT_DIR / "msdr-s.pt", map_location="cpu", weights_only=True)
+@pytest.mark.parametrize("name", ["msdr-s", "msdr-s-traintest"])
+def test_one_tile_equals_the_network_called_by_hand_on_bgr_in_minus_one_to_one(name):
+    msdr_s = _prepared(name)
+    exported = torch.load(CHECKPOINT_DIR / f"{name}.pt", map_location="cpu", weights_only=True)
     net = MSDRNet(**exported["model_config"])
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in exported["state_dict"].items()})
     size = exported["model_config"]["image_size"]

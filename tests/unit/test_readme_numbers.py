@@ -88,15 +88,15 @@ FULL_100H = "full/rain100h/results.json"
 INLINE = [
     ("whose rainy input scores 18.54 dB", "demo.json", ("identity", "demo", "psnr@matlab-double"), None),
     (
-        "`msdr-s` beats doing nothing by 0.68 dB",
+        "`msdr-s-traintest` beats doing nothing by 0.68 dB",
         "rain12.json",
-        ("msdr-s@tiled", "rain12", "psnr@matlab-double"),
+        ("msdr-s-traintest@tiled", "rain12", "psnr@matlab-double"),
         ("identity", "rain12", "psnr@matlab-double"),
     ),
     (
         "and 0.028 SSIM",
         "rain12.json",
-        ("msdr-s@tiled", "rain12", "ssim@matlab-double"),
+        ("msdr-s-traintest@tiled", "rain12", "ssim@matlab-double"),
         ("identity", "rain12", "ssim@matlab-double"),
     ),
     ("score 28.06 dB under `rgb`", "rain100h.json", (*PRENET_100H, "psnr@rgb"), None),
@@ -120,8 +120,13 @@ INLINE = [
         (*PRENET_100H, "psnr@matlab-uint8"),
     ),
     # the full reproduction suite's committed results (reports/reference/full/, a `bench reproduce` folder)
-    ("context rows score 16.97", FULL_100H, ("msdr-s@tiled", "rain100h", "psnr@matlab-double"), None),
-    ("0.5010 (`msdr-s`, trained", FULL_100H, ("msdr-s@tiled", "rain100h", "ssim@matlab-double"), None),
+    ("context rows score 16.97", FULL_100H, ("msdr-s-traintest@tiled", "rain100h", "psnr@matlab-double"), None),
+    (
+        "0.5010 (`msdr-s-traintest`, trained",
+        FULL_100H,
+        ("msdr-s-traintest@tiled", "rain100h", "ssim@matlab-double"),
+        None,
+    ),
     ("13.56 / 0.3787 (`identity`)", FULL_100H, ("identity", "rain100h", "psnr@matlab-double"), None),
     ("0.3787 (`identity`)", FULL_100H, ("identity", "rain100h", "ssim@matlab-double"), None),
 ]
@@ -179,7 +184,7 @@ def test_msdr_s_training_curve_ends_where_its_checkpoint_says():
     """The curve's last validation PSNR and step are the ones the committed checkpoint records."""
     import torch
 
-    training = torch.load(REPO / "msdr" / "checkpoints" / "msdr-s.pt", weights_only=True, map_location="cpu")[
+    training = torch.load(REPO / "msdr" / "checkpoints" / "msdr-s-traintest.pt", weights_only=True, map_location="cpu")[
         "training"
     ]
     last = training["last_validation"]
