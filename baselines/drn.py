@@ -1,6 +1,6 @@
 """DRN, the dual recursive network (Cai, Li, Ren, Wang, "Dual Recursive Network for Fast Image Deraining",
-ICIP 2019), written from the paper and checked against the official release csdwren/DRN @ 9f2bf50 (network.py,
-test_Rain100H.py, test_Rain100L.py, test_Rain12.py).
+ICIP 2019), written from the paper's description (its abstract and introduction; the body was not reachable) and
+the official release csdwren/DRN @ 9f2bf50 (network.py, test_Rain100H.py, test_Rain100L.py, test_Rain12.py).
 
 PReNet's progressive recursion without the Conv-LSTM, with a network small enough to be fast (10,595 parameters,
 16 features). One stage t = 1..T (T = 7, the "inter" recursion) takes the rainy image y and x_{t-1} (x_0 = y):
