@@ -1,5 +1,6 @@
-"""DRN, the dual recursive network ("Dual Recursive Network for Fast Image Deraining", from PReNet's authors), written
-from the official release csdwren/DRN @ 9f2bf50 (network.py, test_Rain100*.py).
+"""DRN, the dual recursive network (Cai, Li, Ren, Wang, "Dual Recursive Network for Fast Image Deraining",
+ICIP 2019, PReNet's authors), written from the official release csdwren/DRN @ 9f2bf50 (network.py,
+test_Rain100*.py).
 
 PReNet's recurrence without its LSTM, at 16 features, with one pair of residual blocks applied recursively: each of
 7 stages takes the rainy image y and the previous estimate (x_0 = y), conv0 on concat(y, x) -> 7 times (residual
@@ -45,7 +46,7 @@ class DualRecursiveNet(nn.Module):
 # ---- official weights -------------------------------------------------------------------------------
 
 _REPO = "https://raw.githubusercontent.com/csdwren/DRN/9f2bf507891f5c45127e514085b59545390c153c/logs"
-_CITATION = "Dual Recursive Network for Fast Image Deraining (PReNet's authors; csdwren/DRN)"
+_CITATION = "Cai, Li, Ren, Wang, Dual Recursive Network for Fast Image Deraining, ICIP 2019"
 
 _WEIGHTS = {
     "drn.rain100h": ("Rain100H", "23dd9371378e688656161a918e54f464adfc14a426d7057f48b61d5ad20d559a"),
