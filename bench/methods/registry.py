@@ -54,6 +54,7 @@ METHODS: dict[str, str] = {
         _each("prenet rescan spanet", "rain200h rain200l"),
         "srn_tip.real",
     ),
+    **_family("baselines.hct_ffn:build", _each("hct_ffn", "rain100h rain100l")),
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
 }
