@@ -56,6 +56,7 @@ METHODS: dict[str, str] = {
     ),
     **_family("baselines.aidnet:build", _each("aidnet", "rain100h rain100l")),
     **_family("baselines.drn:build", _each("drn", "rain100h rain100l")),
+    **_family("baselines.hct_ffn:build", _each("hct_ffn", "rain100h rain100l")),
     "msdr": "msdr.method:build",
     "msdr-s": "msdr.method:build",
     "msdr-s-traintest": "msdr.method:build",
