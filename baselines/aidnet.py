@@ -98,13 +98,6 @@ class AIDNet(BilateralRecurrentNet):
         self.attention_name = "cbam_module" if attention == "cbam" else "seblock"
         self.add_module(self.attention_name, CBAM(FEATURES) if attention == "cbam" else SqueezeExcitation(FEATURES))
 
-    def _lstm(self, suffix: str, features: torch.Tensor, state: tuple, other_hidden: torch.Tensor) -> tuple:
-        hidden, cell = state
-        gates_in = torch.cat((features, hidden, other_hidden), dim=1)
-        i, f, g, o = (self.get_submodule(f"conv_{gate}{suffix}")(gates_in) for gate in "ifgo")
-        cell = f * cell + i * g
-        return o * torch.tanh(cell), cell
-
     def forward(self, rainy: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = rainy.shape
         zeros = rainy.new_zeros(batch, FEATURES, height, width)

@@ -53,14 +53,18 @@ class BilateralRecurrentNet(nn.Module):
             self.add_module(f"conv_{gate}{suffix}", conv_layer(lstm_inputs * FEATURES, FEATURES, activation()))
         self.add_module(f"conv{suffix}", conv_layer(FEATURES, 3, None))
 
-    def _stage(self, suffix: str, image: torch.Tensor, state: tuple, other_hidden: torch.Tensor | None, blocks: int):
-        """One stage of one branch: (its 3-channel output, its new (hidden, cell))."""
+    def _lstm(self, suffix: str, features: torch.Tensor, state: tuple, other_hidden: torch.Tensor | None) -> tuple:
+        """One branch's Conv-LSTM step on its features (and the other branch's hidden state, a bilateral link):
+        its new (hidden, cell)."""
         hidden, cell = state
-        features = self.get_submodule(f"conv0{suffix}")(image)
         lstm_in = torch.cat((features, hidden) if other_hidden is None else (features, hidden, other_hidden), dim=1)
         i, f, g, o = (self.get_submodule(f"conv_{gate}{suffix}")(lstm_in) for gate, _ in _GATES)
         cell = f * cell + i * g
-        hidden = o * torch.tanh(cell)
+        return o * torch.tanh(cell), cell
+
+    def _stage(self, suffix: str, image: torch.Tensor, state: tuple, other_hidden: torch.Tensor | None, blocks: int):
+        """One stage of one branch: (its 3-channel output, its new (hidden, cell))."""
+        hidden, cell = self._lstm(suffix, self.get_submodule(f"conv0{suffix}")(image), state, other_hidden)
         x = hidden
         for k in range(1, blocks + 1):
             x = torch.relu(self.get_submodule(f"res_conv{k}{suffix}")(x) + x)

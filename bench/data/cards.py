@@ -172,11 +172,6 @@ def _parse_shared(table: dict, path: Path) -> tuple[tuple[str, str], ...]:
     return tuple(table.items())
 
 
-def distinct_backgrounds(dataset: str) -> int | None:
-    """How many distinct scenes the card says the set's pairs hold, when fewer than its pairs; None otherwise."""
-    return load_card(dataset).distinct_backgrounds if dataset in dataset_names() else None
-
-
 def published_tolerance(dataset: str) -> dict[str, float]:
     """Metric kind -> what a published number on `dataset` is held to: its card's, else PUBLISHED_TOLERANCE (also for
     a folder that is no card's)."""

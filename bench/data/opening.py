@@ -265,8 +265,8 @@ def _import_files(card: DatasetCard, source: Path, store: Store) -> Path:
             extract_archive(source, folder)
         if not folder.is_dir():
             raise DatasetError(f"{source} does not exist")
-        prefix = card.files.path + "/"
-        first = card.files.assets[0].path.removeprefix(prefix)
+        below = {asset: asset.path.removeprefix(card.files.path + "/") for asset in card.files.assets}
+        first = below[card.files.assets[0]]
         roots = [folder, *(child for child in sorted(folder.iterdir()) if child.is_dir())]
         root = next((r for r in roots if (r / first).is_file()), None)
         if root is None:
@@ -274,13 +274,13 @@ def _import_files(card: DatasetCard, source: Path, store: Store) -> Path:
                 f"{source} does not hold {card.name}'s files as upstream lays them out (looked for {first} in it and "
                 f"one folder below; upstream: {card.files.url})"
             )
-        if missing := [a.path for a in card.files.assets if not (root / a.path.removeprefix(prefix)).is_file()]:
+        if missing := [relative for relative in below.values() if not (root / relative).is_file()]:
             raise DatasetError(
-                f"{root} lacks {len(missing)} of {card.name}'s {len(card.files.assets)} files, e.g. "
-                f"{missing[0].removeprefix(prefix)}: give a complete copy"
+                f"{root} lacks {len(missing)} of {card.name}'s {len(below)} files, e.g. {missing[0]}: give a "
+                "complete copy"
             )
-        for asset in card.files.assets:
-            store.install(asset, root / asset.path.removeprefix(prefix))
+        for asset, relative in below.items():
+            store.install(asset, root / relative)
     return store.cache / card.files.path
 
 

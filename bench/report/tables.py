@@ -11,7 +11,7 @@ from itertools import combinations, pairwise
 import numpy as np
 import pandas as pd
 
-from bench.data.cards import distinct_backgrounds, load_card, published_tolerance
+from bench.data.cards import dataset_names, load_card, published_tolerance
 from bench.report.collect import Collection, StoredRun
 from bench.results import stats
 
@@ -171,10 +171,10 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
 
 def _scenes(dataset: str, n: int) -> str:
     """What the card says when the set's pairs are fewer scenes than images, for the paired statistics."""
-    backgrounds = distinct_backgrounds(dataset)
-    if backgrounds is None:
+    card = load_card(dataset) if dataset in dataset_names() else None
+    if card is None or card.distinct_backgrounds is None:
         return ""
-    pairs = load_card(dataset).pairs
+    pairs, backgrounds = card.pairs, card.distinct_backgrounds
     which = f"These {pairs} pairs" if n == pairs else f"The set's {pairs} pairs (these are {n} of them)"
     return (
         f"{which} hold {backgrounds} distinct backgrounds (its card): some scenes appear twice under "

@@ -83,7 +83,7 @@ def run_into(
 def merge_into(folders: list[Path], store: Store, out: Path, *, progress: bool, log: Callable[[str], None]) -> dict:
     """Join the shard folders of one `run --shard I/N` command into the results folder `out`, equal to one process's
     run: every shard 0..N-1 once, of one configuration and one commit (this checkout's), every image once."""
-    record, count = shards.read_shards(folders)
+    record, by_index = shards.read_shards(folders)
     config = runner.RunConfig.from_dict(record["config"])
     if config.digest() != record["config_hash"]:
         raise BenchError(f"{folders[0] / shards.SHARD_FILE}: its configuration does not match its hash; run it again")
@@ -95,9 +95,9 @@ def merge_into(folders: list[Path], store: Store, out: Path, *, progress: bool, 
     header = {key: record[key] for key in ("config_hash", "save_images", "commit")}
     started = time.perf_counter()
     with RunFolderLock(out):
-        shards.gather(folders, out)
+        shards.gather(by_index, out)
         settings = {"progress": progress, "workers": None, "device": None, "merge": True, "launched_as": "shards"}
-        return _run_and_write(config, store, out, header, record["save_images"], log, settings, count, started)
+        return _run_and_write(config, store, out, header, record["save_images"], log, settings, len(by_index), started)
 
 
 def _lock_for_every_rank(lock: RunFolderLock, processes: distributed.Processes) -> None:

@@ -40,8 +40,9 @@ def finish_shard(out: Path, shard: tuple[int, int], config: dict, header: dict) 
         os.replace(staged, out / SHARD_FILE)
 
 
-def read_shards(folders: list[Path]) -> tuple[dict, int]:
-    """The one configuration and header of `folders`, checked to be the finished shards 0..N-1 of one run, and N."""
+def read_shards(folders: list[Path]) -> tuple[dict, dict[int, Path]]:
+    """The one configuration and header of `folders`, checked to be the finished shards 0..N-1 of one run, and the
+    folder of each shard index."""
     shards = []
     for folder in folders:
         path = folder / SHARD_FILE
@@ -78,13 +79,13 @@ def read_shards(folders: list[Path]) -> tuple[dict, int]:
                 f"{folder} and {first_folder} are shards of different runs (they differ in {', '.join(differences)}): "
                 "merge only the shards of one `bench run` command"
             )
-    return first, count
+    return first, {index: found[0] for index, found in sorted(by_index.items())}
 
 
-def gather(folders: list[Path], out: Path) -> None:
-    """Copy every shard's journal and staged images into `out`, where the merge reads them."""
-    for folder in folders:
-        index = json.loads((folder / SHARD_FILE).read_text(encoding="utf-8"))["shard"][0]
+def gather(folders: dict[int, Path], out: Path) -> None:
+    """Copy every shard's journal (`folders`: shard index -> folder) and staged images into `out`, where the merge
+    reads them."""
+    for index, folder in folders.items():
         journal = folder / f"journal.rank{index}.jsonl"
         read_journal(journal)  # refused here, naming the file, if it is not a whole journal
         shutil.copyfile(journal, out / journal.name)
