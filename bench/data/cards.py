@@ -14,7 +14,7 @@ Where a card's files come from is its `source`:
 """
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +59,12 @@ class DatasetCard:
     published_tolerance: tuple[tuple[str, float], ...] = ()  # (metric kind, tolerance) for this copy
     # (another dataset, why): its images include some of this one's, so weights trained there score training images
     shares_images_with: tuple[tuple[str, str], ...] = ()
-    # fewer distinct scenes than pairs (Rain100H and Rain100L: 91 backgrounds in 100 pairs); None when all differ
-    distinct_backgrounds: int | None = None
+    # groups of image names (as scored) whose clean images are one background under different rain
+    shared_backgrounds: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def distinct_backgrounds(self) -> int:
+        return self.pairs - sum(len(group) - 1 for group in self.shared_backgrounds)
 
 
 def cards_dir() -> Path:
@@ -116,7 +120,7 @@ _CARD_KEYS = {
     "files": dict,
     "published_tolerance": dict,
     "shares_images_with": dict,
-    "distinct_backgrounds": int,
+    "shared_backgrounds": list,
 }
 _CARD_REQUIRED = ("title", "citation", "homepage", "licence", "pairs", "source", "layouts")
 _LAYOUT_KEYS = {"rainy": str, "clean": str, "rule": str}
@@ -152,7 +156,7 @@ def _parse_card(name: str, raw: dict, path: Path) -> DatasetCard:
         files=_parse_files(raw["files"], raw["licence"], path) if "files" in raw else None,
         published_tolerance=_parse_tolerance(raw.get("published_tolerance", {}), path),
         shares_images_with=_parse_shared(raw.get("shares_images_with", {}), path),
-        distinct_backgrounds=raw.get("distinct_backgrounds"),
+        shared_backgrounds=_parse_backgrounds(raw.get("shared_backgrounds", []), path),
     )
 
 
@@ -170,6 +174,25 @@ def _parse_shared(table: dict, path: Path) -> tuple[tuple[str, str], ...]:
     if not all(isinstance(why, str) and why for why in table.values()):
         raise DatasetError(f'{path}: shares_images_with maps dataset names to why, e.g. raintrainl = "8 of ..."')
     return tuple(table.items())
+
+
+def _parse_backgrounds(groups: list, path: Path) -> tuple[tuple[str, ...], ...]:
+    if not all(isinstance(g, list) and len(g) > 1 and all(isinstance(n, str) for n in g) for g in groups):
+        raise DatasetError(f"{path}: shared_backgrounds must be a list of lists of two or more image names")
+    names = [name for group in groups for name in group]
+    if len(set(names)) < len(names):
+        raise DatasetError(f"{path}: shared_backgrounds names an image in more than one group")
+    return tuple(tuple(group) for group in groups)
+
+
+def background_labels(dataset: str, images: Sequence[str]) -> list[Hashable] | None:
+    """One label per image, equal for the images of one background (its card's `shared_backgrounds`); None when
+    the set is no card's or its card lists no shared background."""
+    card = load_card(dataset) if dataset in dataset_names() else None
+    if card is None or not card.shared_backgrounds:
+        return None
+    group_of = {name: i for i, group in enumerate(card.shared_backgrounds) for name in group}
+    return [("shared", group_of[image]) if image in group_of else ("alone", image) for image in images]
 
 
 def published_tolerance(dataset: str) -> dict[str, float]:

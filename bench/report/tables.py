@@ -1,7 +1,8 @@
 """The report's tables as plain data: leaderboard, paired comparisons and protocol spread, per dataset.
 
 Per-image scores are a pandas frame (image x method) per dataset and column; every interval is a seeded
-bootstrap over the images (bench.results.stats), so the same results give the same report.
+bootstrap over the images (bench.results.stats), or over the backgrounds where the dataset's card lists images that
+share one, so the same results give the same report.
 """
 
 import math
@@ -11,7 +12,7 @@ from itertools import combinations, pairwise
 import numpy as np
 import pandas as pd
 
-from bench.data.cards import dataset_names, load_card, published_tolerance
+from bench.data.cards import background_labels, load_card, published_tolerance
 from bench.report.collect import Collection, StoredRun
 from bench.results import stats
 
@@ -77,11 +78,14 @@ def leaderboard(collection: Collection, dataset: str, tolerances: dict | None = 
     best = {c.name: _best(runs, c) for c in columns}
     rows = []
     for run in runs:
+        backgrounds = background_labels(dataset, [row["image"] for row in run.run["rows"]])
         cells = []
         for column in columns:
             values = run.values(column.name) if column.name in run.run["means"] else []
             mean = run.mean(column.name) if values else math.nan
-            low, high = stats.bootstrap_mean_ci(values) if len(values) > 1 else (math.nan, math.nan)
+            low, high = (
+                stats.bootstrap_mean_ci(values, backgrounds=backgrounds) if len(values) > 1 else (math.nan, math.nan)
+            )
             cells.append(
                 {
                     "mean": mean,
@@ -143,9 +147,11 @@ def cost(run: StoredRun) -> dict:
 
 def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
     """Every pair of methods on the same images (neighbours in the ranking beyond MAX_PAIRED_METHODS methods):
-    mean difference with a paired bootstrap CI, wins, Wilcoxon signed-rank p and its Holm correction."""
+    mean difference with a paired bootstrap CI (over backgrounds where the card groups images that share one),
+    wins, Wilcoxon signed-rank p and its Holm correction."""
     runs = ranked(collection, dataset, column)
     frame = scores(runs, column.name).dropna(axis=0, how="all")
+    backgrounds = background_labels(dataset, list(frame.index))  # a background's images resample together
     names = [r.method for r in runs]
     pairs = list(combinations(names, 2)) if len(names) <= MAX_PAIRED_METHODS else list(pairwise(names))
     rows, omitted = [], []
@@ -154,7 +160,7 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
         if not (np.isfinite(x).all() and np.isfinite(y).all()):  # NaN: an image the other run did not score
             omitted.append(f"{a} vs {b}: a per-image score is not finite or missing")
             continue
-        rows.append({"a": a, "b": b, "result": stats.paired_difference(x, y)})
+        rows.append({"a": a, "b": b, "result": stats.paired_difference(x, y, backgrounds=backgrounds)})
     for row, adjusted in zip(rows, stats.holm([r["result"].p_value for r in rows]), strict=True):
         row["p_holm"] = adjusted
         row["words"] = _in_words(row, column, len(frame))
@@ -165,21 +171,22 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
         "omitted": omitted,
         "n": len(frame),
         "tests": tests,
-        "scenes": _scenes(dataset, len(frame)),
+        "scenes": _scenes(dataset, backgrounds),
     }
 
 
-def _scenes(dataset: str, n: int) -> str:
-    """What the card says when the set's pairs are fewer scenes than images, for the paired statistics."""
-    card = load_card(dataset) if dataset in dataset_names() else None
-    if card is None or card.distinct_backgrounds is None:
+def _scenes(dataset: str, backgrounds: list | None) -> str:
+    """What the paired statistics say when the images scored are fewer scenes than images (its card's
+    `shared_backgrounds`); "" when every image is a background of its own."""
+    n, distinct = len(backgrounds or ()), len(set(backgrounds or ()))
+    if distinct == n:
         return ""
-    pairs, backgrounds = card.pairs, card.distinct_backgrounds
-    which = f"These {pairs} pairs" if n == pairs else f"The set's {pairs} pairs (these are {n} of them)"
+    pairs = load_card(dataset).pairs
+    which = f"These {n} pairs" if n == pairs else f"These {n} of the set's {pairs} pairs"
     return (
-        f"{which} hold {backgrounds} distinct backgrounds (its card): some scenes appear twice under "
-        f"different rain, so the images are not {pairs} independent scenes, and intervals that resample images are "
-        "somewhat narrower than scene-level ones would be."
+        f"{which} hold {distinct} distinct backgrounds (its card's shared_backgrounds): some scenes appear twice "
+        f"under different rain, so they are not {n} independent scenes. Every interval on this set resamples "
+        "backgrounds, a background's images in or out together; the Wilcoxon p still counts images."
     )
 
 

@@ -3,10 +3,12 @@
 Pure functions on float64 arrays of per-image scores (one entry per test image, the same order for every method):
 a percentile bootstrap CI of a mean, a paired comparison of two methods (bootstrap CI of the mean difference,
 win/tie counts and a Wilcoxon signed-rank p-value), and Holm's adjustment of a family of p-values. Bootstraps
-resample images with replacement from `numpy.random.default_rng(seed)`, so a seed fixes the result.
+resample images with replacement from `numpy.random.default_rng(seed)`, so a seed fixes the result. Where images
+share a background (`backgrounds`: one label per image, equal for one background), they resample backgrounds
+instead, a background's images in or out together (a cluster bootstrap): such images are not independent scenes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,31 +56,53 @@ def _check_bootstrap(resamples: int, confidence: float) -> None:
         raise BenchError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
 
 
-def _bootstrap(values: np.ndarray, seed: int, resamples: int, confidence: float) -> tuple[float, float]:
+def _labels(backgrounds: Sequence[Hashable] | None, n: int) -> np.ndarray | None:
+    if backgrounds is None:
+        return None
+    labels = list(backgrounds)
+    if len(labels) != n:
+        raise BenchError(f"backgrounds must give one label per image: {len(labels)} labels for {n} images")
+    numbering = {label: i for i, label in enumerate(dict.fromkeys(labels))}  # in order of first appearance
+    return np.array([numbering[label] for label in labels])
+
+
+def _bootstrap(
+    values: np.ndarray, seed: int, resamples: int, confidence: float, backgrounds: Sequence[Hashable] | None
+) -> tuple[float, float]:
     n = len(values)
     if n < 2 or not np.isfinite(values).all():
         return (float("nan"), float("nan"))
+    labels = _labels(backgrounds, n)
+    if labels is None:  # every image its own background
+        sums, sizes = values, np.ones(n)
+    else:  # a drawn background brings all its images: the mean is over the images of the drawn backgrounds
+        sums, sizes = np.bincount(labels, weights=values), np.bincount(labels).astype(np.float64)
+    k = len(sizes)
     rng = np.random.default_rng(seed)
     # resamples drawn in blocks of about 4M indices (32 MB, not resamples x n x 16 bytes: 800 MB at 5,000 images);
     # the generator's stream, and so every mean, is the same as drawing them at once
-    block = max(1, _BOOTSTRAP_BLOCK // n)
-    means = np.concatenate(
-        [
-            values[rng.integers(0, n, size=(min(block, int(resamples) - start), n))].mean(axis=1)
-            for start in range(0, int(resamples), block)
-        ]
-    )
+    block = max(1, _BOOTSTRAP_BLOCK // k)
+    means = []
+    for start in range(0, int(resamples), block):
+        picks = rng.integers(0, k, size=(min(block, int(resamples) - start), k))
+        means.append(sums[picks].sum(axis=1) / sizes[picks].sum(axis=1))
     alpha = (1 - confidence) / 2
-    low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
+    low, high = np.percentile(np.concatenate(means), [100 * alpha, 100 * (1 - alpha)])
     return (float(low), float(high))
 
 
 def bootstrap_mean_ci(
-    values: ArrayLike, *, seed: int = 0, resamples: int = 10_000, confidence: float = 0.95
+    values: ArrayLike,
+    *,
+    seed: int = 0,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    backgrounds: Sequence[Hashable] | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of `values`; (nan, nan) when n < 2 or any value is non-finite."""
+    """Percentile bootstrap CI of the mean of `values`; (nan, nan) when n < 2 or any value is non-finite. With
+    `backgrounds`, it resamples backgrounds instead of images."""
     _check_bootstrap(resamples, confidence)
-    return _bootstrap(_scores(values, "values"), seed, resamples, confidence)
+    return _bootstrap(_scores(values, "values"), seed, resamples, confidence, backgrounds)
 
 
 def _wilcoxon(d: np.ndarray) -> tuple[float, str]:
@@ -103,9 +127,16 @@ def _wilcoxon(d: np.ndarray) -> tuple[float, str]:
 
 
 def paired_difference(
-    a: ArrayLike, b: ArrayLike, *, seed: int = 0, resamples: int = 10_000, confidence: float = 0.95
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    seed: int = 0,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    backgrounds: Sequence[Hashable] | None = None,
 ) -> PairedComparison:
-    """Compare per-image scores a and b of two methods on the same images, in the same order."""
+    """Compare per-image scores a and b of two methods on the same images, in the same order; with `backgrounds`,
+    the CI resamples backgrounds (the Wilcoxon p still takes images as independent)."""
     _check_bootstrap(resamples, confidence)
     a, b = _scores(a, "a"), _scores(b, "b")
     if len(a) != len(b):
@@ -115,7 +146,7 @@ def paired_difference(
         if len(bad):
             raise BenchError(f"{name}[{bad[0]}] is {array[bad[0]]}: paired comparison needs finite scores")
     d = a - b
-    ci_low, ci_high = _bootstrap(d, seed, resamples, confidence)
+    ci_low, ci_high = _bootstrap(d, seed, resamples, confidence, backgrounds)
     p_value, test = _wilcoxon(d)
     return PairedComparison(
         n=len(d),

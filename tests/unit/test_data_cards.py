@@ -138,6 +138,8 @@ def test_a_well_formed_card_parses(tmp_path: Path, monkeypatch) -> None:
         (('title = "t"', ""), "missing key.*title"),
         (("pairs = 2", "pairs = 2\npublished_tolerance = { psnr = 0 }"), "positive numbers for psnr, ssim.*psnr = 0"),
         (("pairs = 2", "pairs = 2\npublished_tolerance = { lpips = 0.1 }"), "got lpips"),
+        (("pairs = 2", 'pairs = 2\nshared_backgrounds = [["a"]]'), "lists of two or more image names"),
+        (("pairs = 2", 'pairs = 2\nshared_backgrounds = [["a", "b"], ["b", "c"]]'), "an image in more than one group"),
     ],
 )
 def test_malformed_cards_are_refused(tmp_path: Path, monkeypatch, change: tuple[str, str], message: str) -> None:
@@ -154,6 +156,14 @@ def test_a_card_widens_the_tolerance_of_published_numbers_on_its_copy_only(tmp_p
         tmp_path, monkeypatch, GOOD_CARD.replace("pairs = 2", "pairs = 2\npublished_tolerance = { ssim = 0.005 }")
     )
     assert cards.published_tolerance("mine") == {"psnr": 0.01, "ssim": 0.005}
+
+
+def test_images_of_one_background_get_one_label(tmp_path: Path, monkeypatch) -> None:
+    _card_folder(tmp_path, monkeypatch, GOOD_CARD.replace("pairs = 2", 'pairs = 5\nshared_backgrounds = [["c", "a"]]'))
+    labels = cards.background_labels("mine", ["a", "b", "c", "d"])
+    assert labels[0] == labels[2] and len(set(labels)) == 3
+    assert load_card("mine").distinct_backgrounds == 4
+    assert cards.background_labels("a-folder-of-mine", ["a", "b"]) is None
 
 
 def test_missing_cards_folder_says_how_to_install(tmp_path: Path, monkeypatch) -> None:

@@ -15,6 +15,7 @@ from report_runs import NAMES, TOY, toy_run
 
 from bench.cli import main
 from bench.common.errors import BenchError
+from bench.data.cards import background_labels
 from bench.report import render_report
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reports" / "reference"
@@ -319,7 +320,23 @@ def test_the_per_image_plots_do_not_grow_an_svg_element_per_image(plot):
 def test_the_paired_statistics_say_when_a_sets_pairs_are_fewer_scenes():
     from bench.report.tables import _scenes
 
-    assert _scenes("rain100l", 100).startswith("These 100 pairs hold 91 distinct backgrounds (its card): ")
-    assert "not 100 independent scenes" in _scenes("rain100h", 100)
-    assert _scenes("rain100l", 3).startswith("The set's 100 pairs (these are 3 of them) hold 91 distinct backgrounds")
-    assert _scenes("rain12", 12) == "" and _scenes("dir:mine", 5) == ""
+    def scenes(dataset: str, images: list[str]) -> str:
+        return _scenes(dataset, background_labels(dataset, images))
+
+    rain100l = [f"rain-{i:03d}" for i in range(1, 101)]
+    assert scenes("rain100l", rain100l).startswith("These 100 pairs hold 91 distinct backgrounds (its card's ")
+    assert "not 100 independent scenes" in scenes("rain100h", [f"norain-{i}" for i in range(1, 101)])
+    assert scenes("rain100l", ["rain-001", "rain-005", "rain-014"]).startswith(
+        "These 3 of the set's 100 pairs hold 2 distinct backgrounds"
+    )
+    assert scenes("rain100l", ["rain-001", "rain-005"]) == ""  # no background twice among them
+    assert scenes("rain12", ["rain-001", "rain-002"]) == "" and scenes("dir:mine", ["a", "b"]) == ""
+
+
+def test_paired_statistics_resample_backgrounds_and_say_so():
+    """Rain100H's card groups its nine repeated backgrounds: the bootstrap resamples backgrounds, and says so."""
+    report = html.unescape(render_report([REFERENCE / "full" / "rain100h" / "results.json"]))
+    section = report[report.index("3. Paired comparison") : report.index("4. Protocol spread")]
+    assert "These 100 pairs hold 91 distinct backgrounds" in section
+    assert "backgrounds resampled, a background's images in or out together" in section
+    assert "images resampled together" not in section
