@@ -14,7 +14,7 @@ Where a card's files come from is its `source`:
 """
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,8 @@ class DatasetCard:
     subset_of: str | None = None  # a partial copy: its numbers are not comparable with the full set's
     files: MirroredFiles | None = None  # "download" sets
     published_tolerance: tuple[tuple[str, float], ...] = ()  # (metric kind, tolerance) for this copy
+    # groups of image names (as scored) whose clean images are one background under different rain
+    shared_backgrounds: tuple[tuple[str, ...], ...] = ()
 
 
 def cards_dir() -> Path:
@@ -111,6 +113,7 @@ _CARD_KEYS = {
     "subset_of": str,
     "files": dict,
     "published_tolerance": dict,
+    "shared_backgrounds": list,
 }
 _CARD_REQUIRED = ("title", "citation", "homepage", "licence", "pairs", "source", "layouts")
 _LAYOUT_KEYS = {"rainy": str, "clean": str, "rule": str}
@@ -145,6 +148,7 @@ def _parse_card(name: str, raw: dict, path: Path) -> DatasetCard:
         subset_of=raw.get("subset_of"),
         files=_parse_files(raw["files"], raw["licence"], path) if "files" in raw else None,
         published_tolerance=_parse_tolerance(raw.get("published_tolerance", {}), path),
+        shared_backgrounds=_parse_backgrounds(raw.get("shared_backgrounds", []), path),
     )
 
 
@@ -163,6 +167,27 @@ def published_tolerance(dataset: str) -> dict[str, float]:
     a folder that is no card's)."""
     card = load_card(dataset) if dataset in dataset_names() else None
     return PUBLISHED_TOLERANCE | dict(card.published_tolerance if card else ())
+
+
+def _parse_backgrounds(groups: list, path: Path) -> tuple[tuple[str, ...], ...]:
+    names = [name for group in groups if isinstance(group, list) for name in group]
+    if not all(isinstance(g, list) and len(g) > 1 and all(isinstance(n, str) for n in g) for g in groups):
+        raise DatasetError(f"{path}: shared_backgrounds must be a list of lists of two or more image names")
+    if len(set(names)) < len(names):
+        raise DatasetError(f"{path}: shared_backgrounds names an image in more than one group")
+    return tuple(tuple(group) for group in groups)
+
+
+def background_labels(dataset: str, images: Sequence[str]) -> list[int] | None:
+    """One label per image, equal for images of one background (its card's `shared_backgrounds`), numbered in
+    order of first appearance; None when the set is no card's or its card lists no shared background."""
+    card = load_card(dataset) if dataset in dataset_names() else None
+    if card is None or not card.shared_backgrounds:
+        return None
+    group_of = {name: i for i, group in enumerate(card.shared_backgrounds) for name in group}
+    keys = [("group", group_of[image]) if image in group_of else ("image", image) for image in images]
+    numbering = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return [numbering[key] for key in keys]
 
 
 def _parse_layouts(tables: list, path: Path) -> tuple[Layout, ...]:

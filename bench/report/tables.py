@@ -11,7 +11,7 @@ from itertools import combinations, pairwise
 import numpy as np
 import pandas as pd
 
-from bench.data.cards import published_tolerance
+from bench.data.cards import background_labels, published_tolerance
 from bench.report.collect import Collection, StoredRun
 from bench.results import stats
 
@@ -81,7 +81,10 @@ def leaderboard(collection: Collection, dataset: str, tolerances: dict | None = 
         for column in columns:
             values = run.values(column.name) if column.name in run.run["means"] else []
             mean = run.mean(column.name) if values else math.nan
-            low, high = stats.bootstrap_mean_ci(values) if len(values) > 1 else (math.nan, math.nan)
+            backgrounds = background_labels(dataset, [row["image"] for row in run.run["rows"]])
+            low, high = (
+                stats.bootstrap_mean_ci(values, backgrounds=backgrounds) if len(values) > 1 else (math.nan, math.nan)
+            )
             cells.append(
                 {
                     "mean": mean,
@@ -143,10 +146,12 @@ def cost(run: StoredRun) -> dict:
 
 def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
     """Every pair of methods on the same images (neighbours in the ranking beyond MAX_PAIRED_METHODS methods):
-    mean difference with a paired bootstrap CI, wins, Wilcoxon signed-rank p and its Holm correction."""
+    mean difference with a paired bootstrap CI (over backgrounds where the card groups images that share one),
+    wins, Wilcoxon signed-rank p and its Holm correction."""
     runs = ranked(collection, dataset, column)
     frame = scores(runs, column.name).dropna(axis=0, how="all")
     names = [r.method for r in runs]
+    backgrounds = background_labels(dataset, list(frame.index))  # images sharing a background resample together
     pairs = list(combinations(names, 2)) if len(names) <= MAX_PAIRED_METHODS else list(pairwise(names))
     rows, omitted = [], []
     for a, b in pairs:
@@ -154,12 +159,20 @@ def paired(collection: Collection, dataset: str, column: ColumnInfo) -> dict:
         if not (np.isfinite(x).all() and np.isfinite(y).all()):  # NaN: an image the other run did not score
             omitted.append(f"{a} vs {b}: a per-image score is not finite or missing")
             continue
-        rows.append({"a": a, "b": b, "result": stats.paired_difference(x, y)})
+        rows.append({"a": a, "b": b, "result": stats.paired_difference(x, y, backgrounds=backgrounds)})
     for row, adjusted in zip(rows, stats.holm([r["result"].p_value for r in rows]), strict=True):
         row["p_holm"] = adjusted
         row["words"] = _in_words(row, column, len(frame))
     tests = list(dict.fromkeys(row["result"].test for row in rows))  # scipy picks exact or approximate per pair
-    return {"column": column, "rows": rows, "omitted": omitted, "n": len(frame), "tests": tests}
+    distinct = len(set(backgrounds)) if backgrounds is not None else None
+    return {
+        "column": column,
+        "rows": rows,
+        "omitted": omitted,
+        "n": len(frame),
+        "tests": tests,
+        "backgrounds": distinct,
+    }
 
 
 def _in_words(row: dict, column: ColumnInfo, n: int) -> str:

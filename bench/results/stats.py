@@ -3,7 +3,9 @@
 Pure functions on float64 arrays of per-image scores (one entry per test image, the same order for every method):
 a percentile bootstrap CI of a mean, a paired comparison of two methods (bootstrap CI of the mean difference,
 win/tie counts and a Wilcoxon signed-rank p-value), and Holm's adjustment of a family of p-values. Bootstraps
-resample images with replacement from `numpy.random.default_rng(seed)`, so a seed fixes the result.
+resample images with replacement from `numpy.random.default_rng(seed)`, so a seed fixes the result. Where images
+share a background (`backgrounds`: one label per image, equal for one background), they resample backgrounds
+instead, a background's images in or out together (a cluster bootstrap): such images are not independent scenes.
 """
 
 from collections.abc import Sequence
@@ -52,23 +54,46 @@ def _check_bootstrap(resamples: int, confidence: float) -> None:
         raise BenchError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
 
 
-def _bootstrap(values: np.ndarray, seed: int, resamples: int, confidence: float) -> tuple[float, float]:
+def _labels(backgrounds: Sequence | None, n: int) -> np.ndarray | None:
+    if backgrounds is None:
+        return None
+    labels = list(backgrounds)
+    if len(labels) != n:
+        raise BenchError(f"backgrounds must give one label per image: {len(labels)} labels for {n} images")
+    numbering = {label: i for i, label in enumerate(dict.fromkeys(labels))}  # in order of first appearance
+    return np.array([numbering[label] for label in labels])
+
+
+def _bootstrap(
+    values: np.ndarray, seed: int, resamples: int, confidence: float, backgrounds: Sequence | None = None
+) -> tuple[float, float]:
     n = len(values)
     if n < 2 or not np.isfinite(values).all():
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, n, size=(int(resamples), n))].mean(axis=1)
+    labels = _labels(backgrounds, n)
+    if labels is None:
+        means = values[rng.integers(0, n, size=(int(resamples), n))].mean(axis=1)
+    else:  # draw backgrounds; the mean is over all images of the drawn backgrounds
+        sums, sizes = np.bincount(labels, weights=values), np.bincount(labels)
+        picks = rng.integers(0, len(sizes), size=(int(resamples), len(sizes)))
+        means = sums[picks].sum(axis=1) / sizes[picks].sum(axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
     return (float(low), float(high))
 
 
 def bootstrap_mean_ci(
-    values: ArrayLike, *, seed: int = 0, resamples: int = 10_000, confidence: float = 0.95
+    values: ArrayLike,
+    *,
+    seed: int = 0,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    backgrounds: Sequence | None = None,
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of `values`; (nan, nan) when n < 2 or any value is non-finite."""
     _check_bootstrap(resamples, confidence)
-    return _bootstrap(_scores(values, "values"), seed, resamples, confidence)
+    return _bootstrap(_scores(values, "values"), seed, resamples, confidence, backgrounds)
 
 
 def _wilcoxon(d: np.ndarray) -> tuple[float, str]:
@@ -93,9 +118,16 @@ def _wilcoxon(d: np.ndarray) -> tuple[float, str]:
 
 
 def paired_difference(
-    a: ArrayLike, b: ArrayLike, *, seed: int = 0, resamples: int = 10_000, confidence: float = 0.95
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    seed: int = 0,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    backgrounds: Sequence | None = None,
 ) -> PairedComparison:
-    """Compare per-image scores a and b of two methods on the same images, in the same order."""
+    """Compare per-image scores a and b of two methods on the same images, in the same order; with `backgrounds`,
+    the CI resamples backgrounds (the Wilcoxon p still takes images as independent)."""
     _check_bootstrap(resamples, confidence)
     a, b = _scores(a, "a"), _scores(b, "b")
     if len(a) != len(b):
@@ -105,7 +137,7 @@ def paired_difference(
         if len(bad):
             raise BenchError(f"{name}[{bad[0]}] is {array[bad[0]]}: paired comparison needs finite scores")
     d = a - b
-    ci_low, ci_high = _bootstrap(d, seed, resamples, confidence)
+    ci_low, ci_high = _bootstrap(d, seed, resamples, confidence, backgrounds)
     p_value, test = _wilcoxon(d)
     return PairedComparison(
         n=len(d),

@@ -290,3 +290,12 @@ def test_each_leaderboard_row_says_what_its_weights_were_trained_on(report):
     """Cross-set rows (weights trained for another set) must be recognisable where they are ranked."""
     board = report.split("<h3>2. Leaderboard</h3>")[1].split("</table>")[0]
     assert '<code>identity</code><br><span class="muted">trained: none</span>' in board
+
+
+def test_paired_statistics_say_when_images_share_backgrounds():
+    """Rain100H's card groups its nine repeated backgrounds: the bootstrap resamples backgrounds, and says so."""
+    report = html.unescape(render_report([REFERENCE / "full" / "rain100h" / "results.json"]))
+    section = report[report.index("3. Paired comparison") : report.index("4. Protocol spread")]
+    assert "100 pairs over 91 distinct backgrounds: not 100 independent scenes" in section
+    assert "backgrounds resampled, a background's images in or out together" in section
+    assert "images resampled together" not in section

@@ -267,3 +267,30 @@ def test_holm_caps_at_one_and_handles_ties_and_empty_input():
 def test_holm_rejects_values_that_are_not_p_values(bad):
     with pytest.raises(BenchError, match="not in \\[0, 1\\]"):
         holm([0.1, bad])
+
+
+# --- images that share a background: the cluster bootstrap --------------------------------------------------------
+
+
+def test_a_background_twice_resamples_as_one_not_as_two_independent_images():
+    """Every background scored twice with the same value: drawing backgrounds is drawing the distinct values, so
+    the CI equals the image bootstrap of the distinct values, and is wider than treating the copies as independent."""
+    distinct = _skewed(n=30)
+    doubled, backgrounds = np.repeat(distinct, 2), np.repeat(np.arange(30), 2)
+    clustered = bootstrap_mean_ci(doubled, backgrounds=backgrounds)
+    assert clustered == pytest.approx(bootstrap_mean_ci(distinct), abs=1e-12)
+    naive = bootstrap_mean_ci(doubled)
+    assert clustered[1] - clustered[0] > 1.3 * (naive[1] - naive[0])  # sqrt(2) wider, up to Monte Carlo error
+
+
+def test_one_image_per_background_is_the_image_bootstrap():
+    x = _skewed(n=40)
+    assert bootstrap_mean_ci(x, backgrounds=np.arange(40)) == pytest.approx(bootstrap_mean_ci(x), abs=1e-12)
+    a, b = _pair()
+    alone, grouped = paired_difference(a, b), paired_difference(a, b, backgrounds=[f"image {i}" for i in range(len(a))])
+    assert (grouped.ci_low, grouped.ci_high) == pytest.approx((alone.ci_low, alone.ci_high), abs=1e-12)
+
+
+def test_backgrounds_need_one_label_per_image():
+    with pytest.raises(BenchError, match="one label per image: 3 labels for 4 images"):
+        bootstrap_mean_ci([1.0, 2.0, 3.0, 4.0], backgrounds=[0, 1, 1])
