@@ -146,7 +146,8 @@ def _document_row(source: str, document: dict) -> dict:
     environment = document["environment"]
     git = environment.get("git") or {}
     device = environment.get("device") or {}
-    threads = f", {device['cpu_threads']} threads" if device.get("type") == "cpu" else ""
+    count = device.get("cpu_threads")
+    threads = f", {count} thread{'' if count == 1 else 's'}" if device.get("type") == "cpu" else ""
     return {
         "source": source,
         "created": document.get("created_utc", ""),

@@ -340,3 +340,12 @@ def test_paired_statistics_resample_backgrounds_and_say_so():
     assert "These 100 pairs hold 91 distinct backgrounds" in section
     assert "backgrounds resampled, a background's images in or out together" in section
     assert "images resampled together" not in section
+
+
+@pytest.mark.parametrize(("threads", "said"), [(1, "1 thread<"), (2, "2 threads<")])
+def test_the_device_column_counts_cpu_threads_in_words(run_folder, tmp_path, threads, said):
+    def on_cpu(document):
+        document["environment"]["device"] = {"type": "cpu", "name": "AMD EPYC", "cpu_threads": threads}
+
+    report = render_report([_edit(_copy(run_folder, tmp_path), on_cpu)])
+    assert f"cpu: AMD EPYC, {said}" in report
