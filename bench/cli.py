@@ -336,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "train",
         add_help=False,
-        help="train MSDR-Net: python -m bench train --method msdr|msdr-s [python -m msdr.train options]",
+        help="train MSDR-Net: python -m bench train --method msdr|msdr-s|msdr-m [python -m msdr.train options]",
     )
 
     ls = commands.add_parser("ls", help="list what exists")

@@ -1,6 +1,6 @@
-"""MSDR-Net as scorable methods: `msdr` (the paper's network), `msdr-s` (a small variant trained by this suite on
-RainTrainL) and `msdr-s-traintest` (the first small variant, trained on Rain100H's test images: the train-on-test
-example).
+"""MSDR-Net as scorable methods: `msdr` (the paper's network), `msdr-s` and `msdr-m` (a small and a wider variant
+trained by this suite on RainTrainL) and `msdr-s-traintest` (the first small variant, trained on Rain100H's test
+images: the train-on-test example).
 
 The network keeps the official script's convention (msdr/model.py): BGR, values (u - 127.5) / 127.5 in [-1, 1] for a
 uint8 value u, and a square input whose side S = `image_size` (352 in the paper) is fixed by the bottleneck conv.
@@ -16,7 +16,7 @@ Inference protocols are chosen by a name suffix (`msdr@tiled`) and recorded in t
   than a tile is reflect-padded and cropped back. Tiles go through the network in batches of at most `TILE_BATCH`.
 
 Weights are checkpoints in the suite's export format (`python -m msdr.export`), see `read_checkpoint`. The official
-repository publishes none, so `msdr` needs the user's (`--weights msdr=PATH`); `msdr-s` ships with the code.
+repository publishes none, so `msdr` needs the user's (`--weights msdr=PATH`); the variants ship with the code.
 """
 
 import functools
@@ -151,6 +151,7 @@ CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"  # checkpoints committed 
 
 # msdr/checkpoints/*.pt: how each was trained is in the file ("training") and in docs/msdr-net.md
 MSDR_S_SHA256 = "bb969c58dae14be75463dee4167e13bdd1e9ecc1e1a9c32038f6c4288f26f289"
+MSDR_M_SHA256 = "eb14d756b6d0236e4b5f05977b0ca3f3f4fc0b4ceae3d232f51e1ccf609c2011"
 MSDR_S_TRAINTEST_SHA256 = "9b9e536cd53e9fc28e3e9f206ea200dbd3785d4e69fa0960307d10d9f8c3d114"
 
 
@@ -243,6 +244,18 @@ _VARIANTS = (
         trained_on_source="docs/msdr-net.md, 'The committed msdr-s checkpoint' (the command that trained it)",
     ),
     Variant(
+        name="msdr-m",
+        summary="a wider MSDR-Net variant (half the paper's width) trained here on a CPU on RainTrainL",
+        default_inference="tiled",
+        why_default="it trains on native-resolution random crops",
+        paper_network_only=False,
+        checkpoint="msdr-m.pt",
+        sha256=MSDR_M_SHA256,
+        trained_on="RainTrainL, the 200 training pairs of Rain100L (dataset raintrainl), as PReNet's Rain100L weights",
+        training_set="RainTrainL",
+        trained_on_source="docs/msdr-net.md, 'The committed msdr-m checkpoint' (the command that trained it)",
+    ),
+    Variant(
         name="msdr-s-traintest",
         summary="the first msdr-s, trained on Rain100H's test images: kept only as the train-on-test example",
         default_inference="tiled",
@@ -298,7 +311,7 @@ class MSDRMethod(DerainMethod):
         return "yours" if self.variant.checkpoint is None else "in repo"
 
     def parameter_count(self) -> int:
-        """The paper's network for `msdr`; the committed checkpoint's configuration for `msdr-s`."""
+        """The paper's network for `msdr`; the committed checkpoint's configuration for the variants."""
         config = {} if self.variant.checkpoint is None else read_checkpoint(self._declared_weights(None)).model_config
         return _network_parameters(json.dumps(config, sort_keys=True))
 
@@ -340,7 +353,7 @@ def _network_parameters(config_json: str) -> int:
 
 
 def build(name: str) -> MSDRMethod:
-    """Registry entry point for `msdr`, `msdr-s` and their `@paper` / `@tiled` forms; the bare name is the default."""
+    """Registry entry point for `msdr`, its variants and their `@paper` / `@tiled` forms (bare name: the default)."""
     variant_name, _, inference = name.partition("@")
     variant = VARIANTS[variant_name]
     return MSDRMethod(spec(variant, inference or variant.default_inference), variant)

@@ -37,6 +37,9 @@ def _each(archs: str, tags: str) -> str:
     return " ".join(f"{arch}.{tag}" for arch in archs.split() for tag in tags.split())
 
 
+# msdr.method's variants (its VARIANTS): one name here per committed checkpoint
+_MSDR_VARIANTS = "msdr msdr-s msdr-m msdr-s-traintest"
+
 METHODS: dict[str, str] = {
     "identity": "baselines.identity:build",
     "ugsm": "baselines.ugsm:build",
@@ -57,15 +60,11 @@ METHODS: dict[str, str] = {
     **_family("baselines.aidnet:build", _each("aidnet", "rain100h rain100l")),
     **_family("baselines.drn:build", _each("drn", "rain100h rain100l")),
     **_family("baselines.hct_ffn:build", _each("hct_ffn", "rain100h rain100l")),
-    "msdr": "msdr.method:build",
-    "msdr-s": "msdr.method:build",
-    "msdr-s-traintest": "msdr.method:build",
+    **_family("msdr.method:build", _MSDR_VARIANTS),
 }
 
-_MSDR_INFERENCE = ("paper", "tiled")
-
 # method -> its inference protocols (the `@protocol` name suffixes it accepts)
-INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = dict.fromkeys(("msdr", "msdr-s", "msdr-s-traintest"), _MSDR_INFERENCE)
+INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = dict.fromkeys(_MSDR_VARIANTS.split(), ("paper", "tiled"))
 
 
 # Methods from outside the project (bench.methods.external): an installed package declares names in this entry-point

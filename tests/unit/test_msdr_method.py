@@ -349,7 +349,7 @@ def test_user_weights_that_do_not_fit_fail_in_one_line(tmp_path, small_net):
 
 
 def test_registry_and_module_agree_on_the_protocols_and_each_name_records_its_own():
-    assert set(VARIANTS) == {"msdr", "msdr-s", "msdr-s-traintest"}
+    assert set(VARIANTS) == set(INFERENCE_PROTOCOLS) == {"msdr", "msdr-s", "msdr-m", "msdr-s-traintest"}
     for variant in VARIANTS:
         assert INFERENCE_PROTOCOLS[variant] == tuple(INFERENCE)
         for protocol in INFERENCE:

@@ -1,4 +1,4 @@
-"""The committed msdr-s checkpoints: the train-on-test one's output on a seeded input, and, for each, the wrapper
+"""The committed msdr-s/msdr-m checkpoints: the train-on-test one's output on a seeded input, and, for each, the wrapper
 checked against a direct call.
 
 GOLDEN holds outputs of `msdr-s-traintest@tiled` (the first msdr-s) recorded when that checkpoint was committed
@@ -58,7 +58,7 @@ def test_output_on_a_seeded_input_matches_the_recorded_one():
     assert output.mean().item() == pytest.approx(GOLDEN_MEAN, abs=1e-5)
 
 
-@pytest.mark.parametrize("name", ["msdr-s", "msdr-s-traintest"])
+@pytest.mark.parametrize("name", ["msdr-s", "msdr-m", "msdr-s-traintest"])
 def test_one_tile_equals_the_network_called_by_hand_on_bgr_in_minus_one_to_one(name):
     msdr_s = _prepared(name)
     exported = torch.load(CHECKPOINT_DIR / f"{name}.pt", map_location="cpu", weights_only=True)

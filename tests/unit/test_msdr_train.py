@@ -4,6 +4,8 @@ checkpoint and export formats, the log, and the refusals."""
 import copy
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -150,6 +152,23 @@ def test_bench_train_puts_the_method_recipe_before_the_users_options(pairs: Path
     )
     assert config["base_channels"] == 4  # TINY's --base-channels comes after the recipe's, so it wins
     assert _log(tmp_path, "start")[0]["command"].startswith("python -m msdr.train --base-channels 8 ")
+
+
+def test_the_msdr_m_command_of_the_docs_is_the_recipe_its_checkpoint_was_trained_with():
+    """docs/msdr-net.md trains msdr-m by name; the committed checkpoint's run was started with msdr-s's recipe and
+    overrides. Both command lines must give the same config, --no-progress aside."""
+    from msdr.train_config import METHOD_RECIPES, build_parser, config_from_args
+
+    def config(argv: list[str]) -> TrainConfig:
+        return config_from_args(build_parser().parse_args(argv), None)
+
+    exported = _load(REPO / "msdr" / "checkpoints" / "msdr-m.pt")
+    recorded = shlex.split(exported["training"]["commands"][0])[3:]  # after "python -m msdr.train"
+    docs = (REPO / "docs" / "msdr-net.md").read_text()
+    documented = re.search(r"python -m bench train --method msdr-m (.*?)\n```", docs, re.S)
+    argv = shlex.split(documented.group(1).replace("\\\n", " ").split("\n")[0])
+    assert config([*METHOD_RECIPES["msdr-m"], *argv, "--no-progress"]) == config(recorded)
+    assert exported["model_config"] == {"base_channels": 32, "image_size": 64, "faithful": True}
 
 
 def test_export_writes_the_inference_format(uninterrupted: Path, tmp_path: Path):

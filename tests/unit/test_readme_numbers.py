@@ -180,18 +180,24 @@ def test_every_reference_file_is_used_and_is_a_current_results_document():
         assert all(run["limited_to"] is None for run in document["runs"])
 
 
-def test_msdr_s_training_curve_ends_where_its_checkpoint_says():
-    """The curve's last validation PSNR and step are the ones the committed checkpoint records."""
+@pytest.mark.parametrize(
+    ("checkpoint", "curve", "dataset"),
+    [
+        ("msdr-s-traintest", "demo PSNR (dB)", "demo"),
+        ("msdr-s", "sample PSNR (dB)", "rain100l-sample10"),
+        ("msdr-m", "`msdr-m` sample PSNR (dB)", "rain100l-sample10"),
+    ],
+)
+def test_a_training_curve_ends_where_its_checkpoint_says(checkpoint, curve, dataset):
+    """A curve's last validation PSNR and step are the ones the committed checkpoint records."""
     import torch
 
-    training = torch.load(REPO / "msdr" / "checkpoints" / "msdr-s-traintest.pt", weights_only=True, map_location="cpu")[
-        "training"
-    ]
-    last = training["last_validation"]
-    curve = re.search(r"\| demo PSNR \(dB\) \|(.*)\|\n", README).group(1).split("|")
-    steps = re.search(r"\| step \|(.*)\|\n", README).group(1).split("|")
-    assert steps[-1].strip() == f"{last['step'] // 1000}k" and last["dataset"] == "demo"
-    _assert_shown_as(last["psnr@matlab-double"], curve[-1].strip(), "msdr-s's last validation PSNR")
+    path = REPO / "msdr" / "checkpoints" / f"{checkpoint}.pt"
+    last = torch.load(path, weights_only=True, map_location="cpu")["training"]["last_validation"]
+    table = re.search(r"\| step \|(.*)\|\n(?:\|.*\|\n)*?\| " + re.escape(curve) + r" \|(.*)\|\n", README)
+    steps, values = table.group(1).split("|"), table.group(2).split("|")
+    assert steps[-1].strip() == f"{last['step'] // 1000}k" and last["dataset"] == dataset
+    _assert_shown_as(last["psnr@matlab-double"], values[-1].strip(), f"{checkpoint}'s last validation PSNR")
 
 
 def test_the_hardware_noise_tables_and_tolerances_are_the_committed_measurement():
