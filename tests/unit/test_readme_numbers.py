@@ -181,7 +181,8 @@ def test_inline_number_equals_committed_results(text, file, shown, minus):
 
 
 def test_every_reference_file_is_used_and_is_a_current_results_document():
-    used = {name for files, *_ in CHECKS for name in files.split(",")} | {name for i in INLINE for name in i[1].split(",")}
+    named = [files for files, *_ in CHECKS] + [i[1] for i in INLINE]
+    used = {name for files in named for name in files.split(",")}
     used = {name for name in used if "/" not in name}  # the reproduction folders full/ and quick/ serve compare too
     # hardware_noise.json is a measurement, not a results document: its own test is at the end of this file
     committed = {p.name for p in REFERENCE.glob("*.json")} - {"hardware_noise.json"}
