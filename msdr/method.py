@@ -223,6 +223,28 @@ class Variant:
     training_overlaps: tuple[tuple[str, str], ...] = ()  # (dataset, why) beyond the checkpoint's own record
 
 
+_TRAINED_ON_RAINTRAINL = {
+    "trained_on": "RainTrainL, the 200 training pairs of Rain100L (dataset raintrainl), as PReNet's Rain100L weights",
+    "training_set": "RainTrainL",
+}
+
+
+def _trained_here(name: str, summary: str, sha256: str, section: str, **recorded: Any) -> Variant:
+    """A variant trained by this suite: its checkpoint ships as msdr/checkpoints/NAME.pt, docs/msdr-net.md's
+    `section` has the command that trained it, and it was trained on RainTrainL unless `recorded` says otherwise."""
+    return Variant(
+        name=name,
+        summary=summary,
+        default_inference="tiled",
+        why_default="it trains on native-resolution random crops",
+        paper_network_only=False,
+        checkpoint=f"{name}.pt",
+        sha256=sha256,
+        trained_on_source=f"docs/msdr-net.md, {section} (the command that trained it)",
+        **(_TRAINED_ON_RAINTRAINL | recorded),
+    )
+
+
 _VARIANTS = (
     Variant(
         name="msdr",
@@ -231,41 +253,25 @@ _VARIANTS = (
         why_default="as the official code implies",
         paper_network_only=True,
     ),
-    Variant(
-        name="msdr-s",
-        summary="a small MSDR-Net variant trained here on a CPU on RainTrainL, not the paper's network",
-        default_inference="tiled",
-        why_default="it trains on native-resolution random crops",
-        paper_network_only=False,
-        checkpoint="msdr-s.pt",
-        sha256=MSDR_S_SHA256,
-        trained_on="RainTrainL, the 200 training pairs of Rain100L (dataset raintrainl), as PReNet's Rain100L weights",
-        training_set="RainTrainL",
-        trained_on_source="docs/msdr-net.md, 'The committed msdr-s checkpoint' (the command that trained it)",
+    _trained_here(
+        "msdr-s",
+        "a small MSDR-Net variant trained here on a CPU on RainTrainL, not the paper's network",
+        MSDR_S_SHA256,
+        "'The committed msdr-s checkpoint'",
     ),
-    Variant(
-        name="msdr-m",
-        summary="a wider MSDR-Net variant (half the paper's width) trained here on a CPU on RainTrainL",
-        default_inference="tiled",
-        why_default="it trains on native-resolution random crops",
-        paper_network_only=False,
-        checkpoint="msdr-m.pt",
-        sha256=MSDR_M_SHA256,
-        trained_on="RainTrainL, the 200 training pairs of Rain100L (dataset raintrainl), as PReNet's Rain100L weights",
-        training_set="RainTrainL",
-        trained_on_source="docs/msdr-net.md, 'The committed msdr-m checkpoint' (the command that trained it)",
+    _trained_here(
+        "msdr-m",
+        "a wider MSDR-Net variant (half the paper's width) trained here on a CPU on RainTrainL",
+        MSDR_M_SHA256,
+        "'The committed msdr-m checkpoint'",
     ),
-    Variant(
-        name="msdr-s-traintest",
-        summary="the first msdr-s, trained on Rain100H's test images: kept only as the train-on-test example",
-        default_inference="tiled",
-        why_default="it trains on native-resolution random crops",
-        paper_network_only=False,
-        checkpoint="msdr-s-traintest.pt",
-        sha256=MSDR_S_TRAINTEST_SHA256,
+    _trained_here(
+        "msdr-s-traintest",
+        "the first msdr-s, trained on Rain100H's test images: kept only as the train-on-test example",
+        MSDR_S_TRAINTEST_SHA256,
+        "'The train-on-test example'",
         trained_on="the 100 mirrored Rain100H *test* pairs' clean images, with light synthetic rain",
         training_set="Rain100H test clean + synthetic rain",
-        trained_on_source="docs/msdr-net.md, 'The train-on-test example' (the command that trained it)",
         training_overlaps=(
             ("rain100l", "Rain100L's test images share their backgrounds with Rain100H's, on which it trained"),
             ("rain100l-sample10", "these Rain100L test images share backgrounds with Rain100H's, its training set"),
