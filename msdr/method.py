@@ -14,6 +14,9 @@ Inference protocols are chosen by a name suffix (`msdr@tiled`) and recorded in t
 - `tiled`: S x S tiles at native resolution overlapping by a quarter tile, the last one flush with the image edge,
   blended by a separable sin^2 window that is positive everywhere, normalised by the summed weights. An image smaller
   than a tile is reflect-padded and cropped back. Tiles go through the network in batches of at most `TILE_BATCH`.
+- `tiled-tilestats`: `tiled`, but every BatchNorm normalises each tile by that tile's own mean and variance, as
+  training at batch 1 did, instead of by the running statistics (which it leaves unused): the function the
+  weights were trained as. Keras and PyTorch evaluate with running statistics, so `tiled` stays the default.
 
 Weights are checkpoints in the suite's export format (`python -m msdr.export`), see `read_checkpoint`. The official
 repository publishes none, so `msdr` needs the user's (`--weights msdr=PATH`); the variants ship with the code.
@@ -110,6 +113,27 @@ def tiled_inference(
     return (blended / weight)[..., :height, :width]
 
 
+class TileStatisticsNorm(nn.Module):
+    """A trained BatchNorm2d that normalises each sample by its own per-channel mean and (biased) variance, as the
+    BatchNorm did in training at batch 1, then applies its affine parameters; its running statistics go unused."""
+
+    def __init__(self, trained: nn.BatchNorm2d):
+        super().__init__()
+        self.weight, self.bias, self.eps = trained.weight, trained.bias, trained.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+
+
+def normalise_by_tile_statistics(net: nn.Module) -> nn.Module:
+    """`net` with every BatchNorm2d replaced, in place, by its `TileStatisticsNorm` (sharing its parameters)."""
+    for parent in list(net.modules()):
+        for child_name, child in parent.named_children():
+            if isinstance(child, nn.BatchNorm2d):
+                setattr(parent, child_name, TileStatisticsNorm(child))
+    return net
+
+
 @dataclass(frozen=True)
 class InferenceProtocol:
     """How a network of one fixed input size derains an image of any size."""
@@ -117,6 +141,7 @@ class InferenceProtocol:
     run: Callable[[Derain, torch.Tensor, int], torch.Tensor]
     summary: str  # one line for `ls methods`
     size_policy: str  # the full description stored with the results
+    tile_statistics: bool = False  # BatchNorm by each tile's own statistics (`normalise_by_tile_statistics`)
 
 
 INFERENCE = {
@@ -139,6 +164,14 @@ INFERENCE = {
         ),
     ),
 }
+INFERENCE["tiled-tilestats"] = InferenceProtocol(
+    tiled_inference,
+    summary="tiled protocol, BatchNorm by each tile's own statistics (as batch-1 training)",
+    size_policy=INFERENCE["tiled"].size_policy.replace("tiled:", "tiled-tilestats:", 1)
+    + "; every BatchNorm normalises each tile by its own per-channel mean and biased variance (as in training at "
+    "batch 1), running statistics unused",
+    tile_statistics=True,
+)
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------------
@@ -344,6 +377,8 @@ class MSDRMethod(DerainMethod):
         except ValueError as exc:
             raise AssetError(f"{path}: model_config {checkpoint.model_config} is invalid: {exc}") from exc
         load_strict(net, checkpoint.state_dict, path)
+        if INFERENCE[self.spec.inference].tile_statistics:
+            normalise_by_tile_statistics(net)
         metadata = {
             "format": CHECKPOINT_FORMAT,
             "model_config": checkpoint.model_config,

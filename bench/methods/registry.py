@@ -64,7 +64,9 @@ METHODS: dict[str, str] = {
 }
 
 # method -> its inference protocols (the `@protocol` name suffixes it accepts)
-INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = dict.fromkeys(_MSDR_VARIANTS.split(), ("paper", "tiled"))
+INFERENCE_PROTOCOLS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    _MSDR_VARIANTS.split(), ("paper", "tiled", "tiled-tilestats")
+)
 
 
 # Methods from outside the project (bench.methods.external): an installed package declares names in this entry-point

@@ -1,5 +1,6 @@
 """MSDR-Net as a method: inference protocols, BGR [-1, 1] conversion, quantisation, checkpoints, names."""
 
+import copy
 import dataclasses
 import itertools
 
@@ -22,6 +23,7 @@ from msdr.method import (
     INFERENCE,
     VARIANTS,
     blend_window,
+    normalise_by_tile_statistics,
     paper_inference,
     reflect_pad_to,
     tile_starts,
@@ -237,6 +239,29 @@ def test_a_prepared_small_variant_derains_any_size_under_both_protocols(tmp_path
     with torch.inference_mode():  # a single tile is exactly the network
         expected = small_net.derain((x.flip(1) * 255 - 127.5) / 127.5).flip(1)
         torch.testing.assert_close(method.forward(x), expected, rtol=0, atol=1e-5)
+
+
+def test_tile_statistics_give_each_tile_what_batch_1_training_computed(small_net):
+    # float64: normalising 2x2 maps (the bottleneck of a 64 px input) magnifies float32 rounding to ~1e-4
+    tiles = torch.rand(3, 3, 64, 64, dtype=torch.float64) * 2 - 1
+    converted = normalise_by_tile_statistics(copy.deepcopy(small_net).double()).eval()
+    training = copy.deepcopy(small_net).double().train()  # BatchNorm over one tile at a time, as batch-1 training
+    with torch.no_grad():
+        expected = torch.cat([training.derain(tile[None]) for tile in tiles])
+        torch.testing.assert_close(converted.derain(tiles), expected, rtol=0, atol=1e-10)
+        running = copy.deepcopy(small_net).double().derain(tiles)
+        assert (converted.derain(tiles) - running).abs().max() > 1e-2  # not the running statistics
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in converted.modules())
+
+
+def test_the_tile_statistics_protocol_loads_the_same_weights_and_changes_only_the_normalisation(tmp_path, small_net):
+    path = _export(tmp_path / "small.pt", small_net)
+    method = build_method("msdr-s@tiled-tilestats")
+    method.prepare(None, CPU, weights=path)
+    running = {k for k, v in small_net.state_dict().items() if "running_" in k or "num_batches" in k}
+    assert method.net.state_dict().keys() == small_net.state_dict().keys() - running
+    assert all(torch.equal(v, small_net.state_dict()[k]) for k, v in method.net.state_dict().items())
+    assert "own per-channel mean" in method.describe()["size_policy"]
 
 
 @pytest.mark.parametrize(
