@@ -144,6 +144,11 @@ class InferenceProtocol:
     tile_statistics: bool = False  # BatchNorm by each tile's own statistics (`normalise_by_tile_statistics`)
 
 
+_TILES = (
+    f"S x S tiles at native resolution overlapping by {TILE_OVERLAP:g} tile, the last flush with the edge, blended by "
+    "a separable sin^2 window normalised by the summed weights; images smaller than a tile reflect-padded at the "
+    f"bottom/right and cropped back; at most {TILE_BATCH} tiles per network call; S = the network's image_size"
+)
 INFERENCE = {
     "paper": InferenceProtocol(
         paper_inference,
@@ -156,22 +161,18 @@ INFERENCE = {
     "tiled": InferenceProtocol(
         tiled_inference,
         summary="tiled protocol: blended SxS tiles at native resolution",
+        size_policy=f"tiled: {_TILES}",
+    ),
+    "tiled-tilestats": InferenceProtocol(
+        tiled_inference,
+        summary="tiled protocol, BatchNorm by each tile's own statistics (as batch-1 training)",
         size_policy=(
-            f"tiled: S x S tiles at native resolution overlapping by {TILE_OVERLAP:g} tile, the last flush with the "
-            "edge, blended by a separable sin^2 window normalised by the summed weights; images smaller than a tile "
-            f"reflect-padded at the bottom/right and cropped back; at most {TILE_BATCH} tiles per network call; "
-            "S = the network's image_size"
+            f"tiled-tilestats: {_TILES}; every BatchNorm normalises each tile by its own per-channel mean and biased "
+            "variance (as in training at batch 1), running statistics unused"
         ),
+        tile_statistics=True,
     ),
 }
-INFERENCE["tiled-tilestats"] = InferenceProtocol(
-    tiled_inference,
-    summary="tiled protocol, BatchNorm by each tile's own statistics (as batch-1 training)",
-    size_policy=INFERENCE["tiled"].size_policy.replace("tiled:", "tiled-tilestats:", 1)
-    + "; every BatchNorm normalises each tile by its own per-channel mean and biased variance (as in training at "
-    "batch 1), running statistics unused",
-    tile_statistics=True,
-)
 
 
 # ---- checkpoints ---------------------------------------------------------------------------------------------
