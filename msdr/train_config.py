@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.common.errors import BenchError
 from msdr.optim import LR_SCHEDULES
 from msdr.training_data import SAMPLING_MODES
-from msdr.validation import VAL_MODES
+from msdr.validation import VAL_BATCHNORM, VAL_MODES
 
 AMP_DTYPES = ("bf16", "fp16")
 # `python -m bench train --method NAME` = `python -m msdr.train` with these options first (later ones win).
@@ -32,7 +32,17 @@ METHOD_RECIPES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 PAPER_EPOCHS = 350
 RESUMABLE_FIELDS = frozenset(
-    {"steps", "epochs", "val_every", "checkpoint_every", "log_every", "device", "workers", "cache_images"}
+    {
+        "steps",
+        "epochs",
+        "val_every",
+        "val_batchnorm",
+        "checkpoint_every",
+        "log_every",
+        "device",
+        "workers",
+        "cache_images",
+    }
 )
 
 
@@ -65,6 +75,7 @@ class TrainConfig:
     steps: int | None = None
     epochs: int | None = None  # PAPER_EPOCHS when neither steps nor epochs is set
     val_every: int | None = None  # None: once per epoch
+    val_batchnorm: str = "running"  # validate with BatchNorm's running statistics, each tile's own, or both
     checkpoint_every: int = 1000
     log_every: int = 10
     device: str = "auto"
@@ -78,6 +89,7 @@ class TrainConfig:
             raise BenchError("pass at most one of --val-dataset and --val-dir")
         _check_choice("--sampling", self.sampling, SAMPLING_MODES)
         _check_choice("--val-mode", self.val_mode, (None, *VAL_MODES))
+        _check_choice("--val-batchnorm", self.val_batchnorm, VAL_BATCHNORM)
         _check_choice("--amp", self.amp, (None, *AMP_DTYPES))
         _check_choice("--lr-schedule", self.lr_schedule, LR_SCHEDULES)
         if self.base_channels <= 0 or self.base_channels % 4:
@@ -221,6 +233,12 @@ def build_parser(prog: str = "python -m msdr.train") -> argparse.ArgumentParser:
     length.add_argument("--steps", type=int, help="total optimizer steps")
     length.add_argument("--epochs", type=int, help=f"total epochs (default: {PAPER_EPOCHS}, the paper's)")
     run.add_argument("--val-every", type=int, help="steps between validations (default: once per epoch)")
+    run.add_argument(
+        "--val-batchnorm",
+        choices=VAL_BATCHNORM,
+        help="validate with BatchNorm's running statistics (as @tiled scores), each tile's own (as batch-1 "
+        "training normalised and @tiled-tilestats scores), or both" + _default("val_batchnorm"),
+    )
     run.add_argument("--checkpoint-every", type=int, help="steps between checkpoints" + _default("checkpoint_every"))
     run.add_argument("--log-every", type=int, help="steps between log lines" + _default("log_every"))
     run.add_argument("--device", help="auto, cpu, cuda" + _default("device"))

@@ -116,7 +116,7 @@ class Trainer:
         self.log = _JsonLines(out / LOG_NAME) if processes.is_main else None
         self.validator = None
         if data.val and processes.is_main:
-            self.validator = Validator(data.val, config.image_size, config.resolved_val_mode)
+            self.validator = Validator(data.val, config.image_size, config.resolved_val_mode, config.val_batchnorm)
         self._seconds_before = self.history["train_seconds"]
         self._started = self._last_log_time = time.perf_counter()
         self._last_log_step = self.step
@@ -219,7 +219,7 @@ class Trainer:
             scores = self.validator(self.model, self.device)
             self.history["last_val"] = {"step": self.step, **scores}
             self.log.write(event="val", step=self.step, epoch=self.epoch, **scores)
-            psnr = ", ".join(f"{key} {value:.3f}" for key, value in scores.items() if key.startswith("psnr"))
+            psnr = ", ".join(f"{key} {value:.3f}" for key, value in scores.items() if "psnr@" in key)
             self._say(f"step {self.step}: {psnr}")
         barrier(self.processes)
 

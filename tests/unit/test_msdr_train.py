@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from msdr.optim import KerasAdam
 from msdr.train import main
 from msdr.train_config import TrainConfig
 from msdr.training_data import TrainingPairs, epoch_order, steps_per_epoch
+from msdr.validation import Validator
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--base-channels", "4", "--image-size", "64", "--no-progress"]
@@ -131,6 +133,45 @@ def test_log_has_losses_lr_timing_samples_and_validation(uninterrupted: Path, pa
     assert start["config"]["sampling"] == "crop" and start["world_size"] == 1
 
 
+class _OneTileAtATimeInTraining(torch.nn.Module):
+    """The network as batch-1 training ran it: BatchNorm in training mode, each tile through it alone."""
+
+    def __init__(self, net: MSDRNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tiles: torch.Tensor) -> SimpleNamespace:
+        self.net.train()
+        return SimpleNamespace(derained_1=torch.cat([self.net(tile[None]).derained_1 for tile in tiles]))
+
+
+def test_validation_by_each_tile_s_own_statistics_scores_the_network_as_training_ran_it(pairs: Path):
+    torch.manual_seed(0)
+    net = MSDRNet(base_channels=4, image_size=64)
+    for module in net.modules():  # running statistics far from any tile's
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.2, 2.0)
+    before = copy.deepcopy(net.state_dict())
+    dataset = open_folder(pairs)
+    both = Validator(dataset, 64, "tiles", "both")(net, torch.device("cpu"))
+    running = Validator(dataset, 64, "tiles")(net, torch.device("cpu"))
+    as_trained = Validator(dataset, 64, "tiles")(_OneTileAtATimeInTraining(copy.deepcopy(net)), torch.device("cpu"))
+    _assert_same_tensors(net.state_dict(), before)
+    assert net.training and both["batchnorm"] == "both"
+    for column in ("psnr@matlab-double", "psnr@msdr-official"):
+        assert both[column] == running[column]
+        assert both[f"tilestats_{column}"] == pytest.approx(as_trained[column], abs=0.01)
+        assert abs(both[f"tilestats_{column}"] - running[column]) > 0.1
+
+
+def test_training_logs_the_validation_by_both_statistics_when_asked(pairs: Path, tmp_path: Path):
+    _train(pairs, tmp_path, "--steps", "2", "--val-dir", str(pairs), "--allow-overlap", "--val-batchnorm", "both")
+    validation = _log(tmp_path, "val")[-1]
+    assert validation["batchnorm"] == "both"
+    assert {"psnr@matlab-double", "tilestats_psnr@matlab-double", "tilestats_psnr@msdr-official"} <= validation.keys()
+
+
 def test_cosine_schedule_decays_the_lr_of_every_step(pairs: Path, tmp_path: Path):
     _train(pairs, tmp_path, "--lr", "1e-3", "--lr-schedule", "cosine", "--steps", "6", "--log-every", "1")
     # step k (1-based) of 6 runs at 1e-3 * (1 + cos(pi * (k - 1) / 6)) / 2
@@ -203,7 +244,7 @@ def test_two_processes_share_the_data_and_match_a_mean_gradient_step(pairs: Path
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     command += ["-m", "msdr.train", "--train-dir", str(pairs), "--out", str(tmp_path), *TINY]
     command += ["--lr", "1e-3", "--steps", str(steps), "--log-every", "1", "--checkpoint-every", "2"]
-    # one thread in the workers and in the reference: four Adam steps magnify a change of summation order
+    # one thread in the workers, as in the reference: four Adam steps magnify a change of summation order
     # (another thread count) beyond the tolerance, on weights whose gradient is near zero
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
@@ -221,12 +262,7 @@ def test_two_processes_share_the_data_and_match_a_mean_gradient_step(pairs: Path
     checkpoint = _load(tmp_path / "checkpoint.pt")
     assert checkpoint["world_size"] == 2 and checkpoint["steps_per_epoch"] == 2
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        expected = _mean_gradient_steps(pairs, steps, seed, lr=1e-3)
-    finally:
-        torch.set_num_threads(threads)
+    expected = _mean_gradient_steps(pairs, steps, seed, lr=1e-3)  # one thread too (the module's fixture)
     for name, tensor in checkpoint["model"].items():
         assert torch.allclose(tensor, expected[name], rtol=1e-4, atol=1e-6), name
 
