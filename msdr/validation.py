@@ -37,7 +37,8 @@ PSNR_PROTOCOLS = ("matlab-double", "msdr-official")
 
 
 class Validator:
-    """Decodes the validation pairs once; calling it scores a model (switched to eval mode for the call)."""
+    """Decodes the validation pairs once; calling it scores a model: switched to eval mode for the call (running
+    statistics), and/or a copy of it in eval mode whose BatchNorms use each tile's own statistics."""
 
     def __init__(self, dataset: Dataset, image_size: int, mode: str, batchnorm: str = "running"):
         if mode not in VAL_MODES:
@@ -66,7 +67,7 @@ class Validator:
             finally:
                 model.train(was_training)
         if self.batchnorm in ("tile", "both"):
-            own_statistics = normalise_by_tile_statistics(copy.deepcopy(model))
+            own_statistics = normalise_by_tile_statistics(copy.deepcopy(model)).eval()
             record |= {TILE_STATISTICS_PREFIX + k: v for k, v in self._means(own_statistics, device).items()}
         return record
 
