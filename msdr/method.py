@@ -395,7 +395,7 @@ def _network_parameters(config_json: str) -> int:
 
 
 def build(name: str) -> MSDRMethod:
-    """Registry entry point for `msdr`, its variants and their `@paper` / `@tiled` forms (bare name: the default)."""
+    """Registry entry point for `msdr`, its variants and their `@protocol` forms (bare name: the default)."""
     variant_name, _, inference = name.partition("@")
     variant = VARIANTS[variant_name]
     return MSDRMethod(spec(variant, inference or variant.default_inference), variant)
